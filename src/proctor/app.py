@@ -1,0 +1,140 @@
+"""The application factory: builds shared resources in the lifespan and mounts the configured surfaces."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+import structlog
+from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
+
+from proctor import __version__
+from proctor.config import Settings, load_settings
+from proctor.core.identity import service as identity_service
+from proctor.core.identity.registry import Overrides, Registry, source_from_setting
+from proctor.http import health
+from proctor.http.errors import ErrorRenderers, install_error_handlers
+from proctor.http.metrics import Metrics
+from proctor.http.middleware import EdgeMiddleware, parse_networks
+from proctor.http.state import AppState
+from proctor.http.surface import merged_openapi
+from proctor.storage import migrate
+from proctor.storage.db import create_engine, create_sessionmaker
+from proctor.storage.kv import EphemeralStore, MemoryStore, RedisStore
+from proctor.storage.ratelimit import RateLimiter
+from proctor.surfaces.oro import router as oro_surface
+
+log = structlog.get_logger(__name__)
+
+SURFACES: dict[str, Callable[[FastAPI, ErrorRenderers], None]] = {
+    "oro": oro_surface.mount,
+}
+
+
+class SchemaOutOfDate(RuntimeError):
+    pass
+
+
+async def prepare_database(settings: Settings) -> None:
+    """Migrate the embedded SQLite database; insist that PostgreSQL was migrated by the operator."""
+    if settings.is_sqlite:
+        await migrate.upgrade(settings)
+        return
+    current, head = await migrate.current_revision(settings), migrate.head_revision()
+    if current != head:
+        raise SchemaOutOfDate(
+            f"database schema is at {current or 'nothing'}, this proctor needs {head}: "
+            "run `proctor db upgrade` first"
+        )
+
+
+def build_state(settings: Settings, metrics: Metrics) -> AppState:
+    """Engines, stores and the registry for one process (nothing is connected yet)."""
+    engine = create_engine(settings)
+    sessionmaker = create_sessionmaker(engine)
+    kv: EphemeralStore = (
+        RedisStore(aioredis.from_url(settings.redis_url)) if settings.redis_url else MemoryStore()
+    )
+
+    async def load_overrides() -> Overrides:
+        async with sessionmaker() as session:
+            return await identity_service.load_overrides(session)
+
+    registry = Registry(
+        source_from_setting(
+            settings.registry, chain_network=settings.chain_network, chain_netuid=settings.chain_netuid
+        ),
+        load_overrides,
+        admin_hotkeys=frozenset(settings.admin_hotkeys),
+        refresh_seconds=settings.registry_refresh_seconds,
+        max_age_seconds=settings.registry_max_age_seconds,
+    )
+    return AppState(
+        settings=settings,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        kv=kv,
+        limiter=RateLimiter.from_url(settings.redis_url or None),
+        registry=registry,
+        metrics=metrics,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI app. Settings are explicit so tests and several apps can coexist in one process."""
+    settings = settings or load_settings()
+    unknown = set(settings.surfaces) - set(SURFACES)
+    if unknown:
+        raise ValueError(
+            f"unknown surfaces in PROCTOR_SURFACES: {sorted(unknown)}; known: {sorted(SURFACES)}"
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await prepare_database(settings)
+        state = build_state(settings, metrics)
+        app.state.proctor = state
+        await state.registry.refresh()
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(state.registry.run_refresher(stop), name="registry-refresh")]
+        log.info(
+            "proctor.started",
+            version=__version__,
+            surfaces=settings.surfaces,
+            database=settings.resolved_database_url.split("://")[0],
+            registry=state.registry.status(),
+        )
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await state.kv.close()
+            await state.engine.dispose()
+
+    # FastAPI's own OpenTelemetry hooks cost time on every request; proctor exports Prometheus itself.
+    telemetry = (
+        TelemetryConfig()
+        if settings.otel_enabled
+        else TelemetryConfig(tracing=False, metrics=False, logs=False, operation_spans=False)
+    )
+    app = FastAPI(title="proctor", version=__version__, lifespan=lifespan, telemetry=telemetry)
+    renderers = ErrorRenderers()
+    metrics = Metrics()
+    install_error_handlers(app, renderers.for_path)
+    app.include_router(health.router)
+    for name in settings.surfaces:
+        SURFACES[name](app, renderers)
+    app.openapi = lambda: merged_openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(
+        EdgeMiddleware,
+        enabled=settings.rate_limit_enabled,
+        global_limit=settings.rate_limit_global,
+        trusted_proxies=parse_networks(settings.trusted_proxies),
+        metrics=metrics,
+        renderers=renderers,
+    )
+    return app

@@ -1,0 +1,115 @@
+"""The `proctor` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from proctor import __version__
+from proctor.cli import admin
+from proctor.cli.common import console, err_console, ok, settings_from
+
+app = typer.Typer(
+    help="proctor: one coordinator for Bittensor-style incentive networks.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(admin.app, name="admin")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML settings file (PROCTOR_* variables still win).")
+    ] = None,
+) -> None:
+    ctx.obj = {"config": config}
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
+) -> None:
+    """Run the API server (migrating the embedded SQLite database first)."""
+    import uvicorn
+
+    from proctor.app import create_app
+    from proctor.logging import configure_logging
+
+    if config is not None:
+        ctx.find_root().obj = {"config": config}
+    settings = settings_from(ctx)
+    configure_logging(settings.log_level, json=settings.log_json)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        access_log=False,  # proctor logs each request itself, with the route template and client IP
+        proxy_headers=False,  # X-Forwarded-For is honoured only from PROCTOR_TRUSTED_PROXIES
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context, revision: str = "head") -> None:
+    """Apply migrations."""
+    from proctor.storage import migrate
+
+    settings = settings_from(ctx)
+    asyncio.run(migrate.upgrade(settings, revision))
+    ok("database upgraded", revision=asyncio.run(migrate.current_revision(settings)))
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context) -> None:
+    """Show the applied revision and the newest one this version knows."""
+    from proctor.storage import migrate
+
+    settings = settings_from(ctx)
+    current = asyncio.run(migrate.current_revision(settings))
+    console.print(f"current={current} head={migrate.head_revision()}")
+
+
+@db_app.command("check")
+def db_check(ctx: typer.Context) -> None:
+    """Exit 1 when the models and the migrated schema disagree (a missing migration)."""
+    from proctor.storage import migrate
+
+    settings = settings_from(ctx)
+    diff = asyncio.run(migrate.pending_changes(settings))
+    if diff:
+        for item in diff:
+            err_console.print(str(item))
+        raise typer.Exit(1)
+    ok("schema matches the models")
+
+
+@db_app.command("revision")
+def db_revision(ctx: typer.Context, message: Annotated[str, typer.Option("-m", "--message")]) -> None:
+    """Autogenerate a migration from model changes (for developers)."""
+    from proctor.storage import migrate
+
+    settings = settings_from(ctx)
+    asyncio.run(migrate.upgrade(settings))
+    asyncio.run(migrate.make_revision(settings, message))
+
+
+def _main() -> None:  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()

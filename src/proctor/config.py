@@ -1,0 +1,161 @@
+"""The one settings object: `PROCTOR_*` environment variables, then an optional TOML file, then defaults.
+
+Every entry point (serve, worker, admin CLI, tests) builds its `Settings` through `load_settings`, so an
+admin command writes the same database the server reads.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "changethis", "secret"})
+
+
+class Env(StrEnum):
+    DEV = "dev"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Field `foo` is set by `PROCTOR_FOO` or `foo = ...` in the TOML file."""
+
+    model_config = SettingsConfigDict(env_prefix="PROCTOR_", extra="ignore", validate_default=True)
+
+    env: Env = Env.DEV
+    data_dir: Path = Path(".proctor")
+    database_url: str = ""  # empty: SQLite file under data_dir
+    redis_url: str = ""  # empty: in-process nonce store and rate limiter
+    blob_url: str = ""  # empty: file:// folder under data_dir; or s3://bucket
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    public_url: str = ""  # base URL clients reach this server at (for self-served signed links)
+    secret_key: str = ""  # encrypts stored secrets and signs local blob URLs; required in production
+
+    # Who is who. "open": any valid key is a registered miner; else a YAML/JSON path, or "chain".
+    registry: str = "open"
+    registry_refresh_seconds: float = 2.0
+    registry_max_age_seconds: float = 1200.0
+    chain_network: str = "finney"
+    chain_netuid: int = 0
+    admin_hotkeys: list[str] = Field(default_factory=list)
+    validator_min_stake: float = 0.0
+
+    # ORO request auth (reference §3).
+    auth_skew_seconds: int = 60
+    auth_max_nonce_length: int = 256
+    challenge_ttl_seconds: int = 60
+    session_ttl_seconds: int = 7200
+
+    # Rate limits, `limits` notation ("100/minute", "10 per second").
+    rate_limit_enabled: bool = True
+    rate_limit_global: str = "100/minute"
+    rate_limit_submit: str = "1/minute"
+    rate_limit_auth_challenge: str = "10/minute"
+    rate_limit_auth_session: str = "5/minute"
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    surfaces: list[str] = Field(default_factory=lambda: ["oro"])
+    db_pool_size: int = 10
+    db_pool_overflow: int = 20
+    health_db_timeout_seconds: float = 2.0
+    otel_enabled: bool = False  # FastAPI's OpenTelemetry spans/metrics; proctor exports Prometheus itself
+    log_level: str = "INFO"
+    log_json: bool = False
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = os.environ.get("PROCTOR_CONFIG")
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)
+
+    @field_validator("admin_hotkeys", "surfaces", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        # Environment variables carry lists as "a,b,c" as well as JSON.
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _production_guards(self) -> Settings:
+        if self.env == Env.PRODUCTION:
+            if self.secret_key.strip().lower() in PLACEHOLDER_SECRETS or len(self.secret_key) < 32:
+                raise ValueError(
+                    "PROCTOR_SECRET_KEY must be set to a random value of 32+ characters in production "
+                    "(it encrypts stored credentials); generate one with `proctor admin secret-key`"
+                )
+            if self.registry == "open":
+                raise ValueError("PROCTOR_REGISTRY=open is for local play; set a registry file or 'chain'")
+        return self
+
+    # Derived values -------------------------------------------------------------------------------
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'proctor.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def resolved_blob_url(self) -> str:
+        return self.blob_url or f"file://{(self.data_dir / 'blobs').resolve()}"
+
+    @property
+    def nonce_ttl_seconds(self) -> int:
+        # Twice the skew: a future-dated signature stays unreplayable for its whole validity window.
+        return 2 * self.auth_skew_seconds
+
+    @property
+    def effective_secret_key(self) -> str:
+        """The configured key, or a per-data-dir development key created on first use."""
+        if self.secret_key:
+            return self.secret_key
+        return _dev_secret(self.data_dir)
+
+
+def _dev_secret(data_dir: Path) -> str:
+    path = data_dir / "dev-secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = os.urandom(32).hex()
+    # O_EXCL: two processes starting together agree on one key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from the environment, an optional TOML file and explicit overrides."""
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        os.environ["PROCTOR_CONFIG"] = str(path.resolve())
+    return Settings(**overrides)

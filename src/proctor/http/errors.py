@@ -1,0 +1,87 @@
+"""Rendering `ProctorError`s. Each surface owns the envelope for its path prefixes; the app-level
+handlers dispatch on the request path, so a core error raised anywhere comes out in the caller's
+peer's own shape. Nothing unexpected leaves as a stack trace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from proctor.errors import AuthError, ProctorError
+
+log = structlog.get_logger(__name__)
+
+Renderer = Callable[[ProctorError], JSONResponse]
+
+
+def render_flat(error: ProctorError) -> JSONResponse:
+    """ORO's envelope (the default): `{"detail": str, "error_code": str, ...extra}`."""
+    body: dict[str, Any] = {"detail": error.message, "error_code": error.error_code, **error.extra}
+    if isinstance(error, AuthError):
+        # bittensor-auth's shape, which ORO clients and validators already parse.
+        body["detail"] = {"code": error.error_code, "message": error.message}
+    return JSONResponse(body, status_code=error.status, headers=error.headers or None)
+
+
+class ErrorRenderers:
+    """Longest-prefix lookup from request path to a surface's renderer."""
+
+    def __init__(self, default: Renderer = render_flat) -> None:
+        self.default = default
+        self._by_prefix: list[tuple[str, Renderer]] = []
+
+    def register(self, prefix: str, renderer: Renderer) -> None:
+        self._by_prefix.append((prefix, renderer))
+        self._by_prefix.sort(key=lambda item: len(item[0]), reverse=True)
+
+    def for_path(self, path: str) -> Renderer:
+        for prefix, renderer in self._by_prefix:
+            if path.startswith(prefix):
+                return renderer
+        return self.default
+
+
+_STATUS_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMIT_EXCEEDED",
+}
+
+
+def install_error_handlers(app: FastAPI, renderer_for: Callable[[str], Renderer]) -> None:
+    """Render every failure on `app` through the renderer chosen for the request path."""
+
+    @app.exception_handler(ProctorError)
+    async def _proctor_error(request: Request, exc: ProctorError) -> JSONResponse:
+        return renderer_for(request.url.path)(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "HTTP_ERROR")
+        headers = dict(exc.headers) if exc.headers else None
+        error = ProctorError(str(exc.detail), code=code, status_code=exc.status_code, headers=headers)
+        return renderer_for(request.url.path)(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own 422 shape: ORO's SDK declares it (HTTPValidationError) on most routes.
+        errors = [{k: v for k, v in err.items() if k in ("loc", "msg", "type")} for err in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request.unhandled_error", path=request.url.path, method=request.method)
+        error = ProctorError("Internal server error", code="INTERNAL_ERROR", status_code=500)
+        return renderer_for(request.url.path)(error)

@@ -1,0 +1,142 @@
+"""Shared fixtures: settings, real databases (SQLite and PostgreSQL), Redis, in-process apps and
+real server processes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import yaml
+from fastapi import FastAPI
+
+from proctor.app import create_app
+from proctor.config import Settings
+from proctor.storage import migrate
+from tests.support import services
+from tests.support.server import ServerProcess
+from tests.support.signing import ALICE, BOB, CHARLIE, EVE
+
+# The test network: Alice validates, Eve holds a permit with too little stake, Bob and Charlie mine.
+# Dave and Ferdie are not registered.
+REGISTRY = {
+    "netuid": 15,
+    "neurons": [
+        {"hotkey": ALICE.ss58_address, "uid": 0, "validator_permit": True, "stake": 1000.0},
+        {"hotkey": BOB.ss58_address, "uid": 1},
+        {"hotkey": CHARLIE.ss58_address, "uid": 2},
+        {"hotkey": EVE.ss58_address, "uid": 3, "validator_permit": True, "stake": 1.0},
+    ],
+}
+
+
+@pytest.fixture
+def registry_file(tmp_path: Path) -> Path:
+    path = tmp_path / "registry.yaml"
+    path.write_text(yaml.safe_dump(REGISTRY))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[services.PostgresDatabases]:
+    user = services.blocking(services.find_pg_user())
+    if user is None:
+        services.unavailable("PostgreSQL at 127.0.0.1:5432", "no user of " + ", ".join(services.PG_USERS))
+    dbs = services.PostgresDatabases(user)
+    template = services.blocking(dbs.create(migrated=False))
+    services.blocking(migrate.upgrade(Settings(database_url=dbs.url(template))))
+    dbs.created.remove(template)
+    dbs.template = template
+    yield dbs
+    services.blocking(dbs.drop_all())
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    problem = services.redis_available()
+    if problem:
+        services.unavailable("Redis at " + services.REDIS_URL, problem)
+    client = redis.Redis.from_url(services.REDIS_URL)
+    client.flushdb()  # db 15 belongs to the tests: stale rate-limit windows must not leak between runs
+    client.close()
+    return services.REDIS_URL
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage test runs on the embedded SQLite default and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'proctor.db'}"
+    dbs: services.PostgresDatabases = request.getfixturevalue("pg")
+    return dbs.url(services.blocking(dbs.create()))
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, registry_file: Path) -> Callable[..., Settings]:
+    def factory(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "registry": str(registry_file),
+            "rate_limit_global": "100000/minute",
+            "registry_refresh_seconds": 0.2,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return factory
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], database_url: str) -> Settings:
+    return make_settings(database_url=database_url)
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app with its lifespan running, reached in-process over ASGI."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://proctor.test") as client:
+            yield app, client
+
+
+@pytest.fixture
+async def app_client(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    async with running_app(settings) as pair:
+        yield pair
+
+
+@pytest.fixture
+def client(app_client: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
+    return app_client[1]
+
+
+@pytest.fixture
+def server_env(tmp_path: Path, registry_file: Path) -> dict[str, str]:
+    """Environment for a `proctor serve` child on the embedded defaults."""
+    return {
+        "PROCTOR_DATA_DIR": str(tmp_path / "data"),
+        "PROCTOR_REGISTRY": str(registry_file),
+        "PROCTOR_RATE_LIMIT_GLOBAL": "100000/minute",
+        "PROCTOR_REGISTRY_REFRESH_SECONDS": "0.2",
+        "PROCTOR_LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def start(env: dict[str, str]) -> ServerProcess:
+        server = ServerProcess(env, tmp_path / f"srv{len(started)}").start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
