@@ -15,17 +15,20 @@ from proctor import __version__
 from proctor.config import Settings, load_settings
 from proctor.core.identity import service as identity_service
 from proctor.core.identity.registry import Overrides, Registry, source_from_setting
-from proctor.http import health
-from proctor.http.errors import ErrorRenderers, install_error_handlers
+from proctor.http import blob_routes, health
+from proctor.http.errors import ErrorRenderers, install_error_handlers, render_flat
 from proctor.http.metrics import Metrics
 from proctor.http.middleware import EdgeMiddleware, parse_networks
 from proctor.http.state import AppState
-from proctor.http.surface import merged_openapi
+from proctor.http.surface import merged_openapi, mount_group
 from proctor.storage import migrate
+from proctor.storage.blobs import create_blob_store
 from proctor.storage.db import create_engine, create_sessionmaker
 from proctor.storage.kv import EphemeralStore, MemoryStore, RedisStore
 from proctor.storage.ratelimit import RateLimiter
 from proctor.surfaces.oro import router as oro_surface
+from proctor.worker.jobs import default_jobs
+from proctor.worker.periodic import run_forever
 
 log = structlog.get_logger(__name__)
 
@@ -80,6 +83,7 @@ def build_state(settings: Settings, metrics: Metrics) -> AppState:
         limiter=RateLimiter.from_url(settings.redis_url or None),
         registry=registry,
         metrics=metrics,
+        extras={"blobs": create_blob_store(settings)},
     )
 
 
@@ -100,6 +104,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await state.registry.refresh()
         stop = asyncio.Event()
         tasks = [asyncio.create_task(state.registry.run_refresher(stop), name="registry-refresh")]
+        if settings.run_jobs:
+            tasks += [
+                asyncio.create_task(run_forever(state.sessionmaker, job, stop), name=job.name)
+                for job in default_jobs(settings)
+            ]
         log.info(
             "proctor.started",
             version=__version__,
@@ -113,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             await state.kv.close()
+            await state.extras["blobs"].close()
             await state.engine.dispose()
 
     # FastAPI's own OpenTelemetry hooks cost time on every request; proctor exports Prometheus itself.
@@ -126,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = Metrics()
     install_error_handlers(app, renderers.for_path)
     app.include_router(health.router)
+    mount_group(app, renderers, "/blobs", [blob_routes.router], render_flat)
     for name in settings.surfaces:
         SURFACES[name](app, renderers)
     app.openapi = lambda: merged_openapi(app)  # type: ignore[method-assign]

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     blob_url: str = ""  # empty: file:// folder under data_dir; or s3://bucket
     s3_endpoint_url: str = ""
     s3_region: str = "us-east-1"
+    blob_url_ttl_seconds: int = Field(default=3600, ge=1, le=7 * 24 * 3600)  # presigned URLs (S3 max: 7 days)
+    blob_max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=0)  # largest presigned upload
     public_url: str = ""  # base URL clients reach this server at (for self-served signed links)
     secret_key: str = ""  # encrypts stored secrets and signs local blob URLs; required in production
 
@@ -65,6 +67,23 @@ class Settings(BaseSettings):
     rate_limit_auth_session: str = "5/minute"
     trusted_proxies: list[str] = Field(default_factory=list)
 
+    # Submissions (reference oro-api §4.3, §8).
+    submission_max_bytes: int = 1024 * 1024
+    submission_cooldown_seconds: int = 12 * 3600
+    submission_reduced_cooldown_seconds: int = 15 * 60  # after a security violation: fix and retry
+    rate_limit_check: str = "30/minute"  # per hotkey, for the dry run
+
+    # Evaluation (reference oro-api §4.4, §7): leases, aggregation, release, top agent.
+    eval_required_successes: int = 2  # successful runs from distinct validators to close a work item
+    eval_max_failures: int = 3  # failed runs from distinct validators that discard a version
+    eval_lease_seconds: int = 180  # validators heartbeat every 30 s
+    eval_aggregation: str = "median"  # or "mean": how validator scores become the final score
+    code_release_delay_seconds: int = 24 * 3600  # eligible agents' code becomes public after this
+    top_margin: float = 0.05  # a challenger must beat the incumbent's score by this fraction
+    top_emission_weight: float = 1.0  # share of emissions to the top miner (the rest is burned)
+    reaper_interval_seconds: float = 5.0
+    run_jobs: bool = True  # run periodic jobs inside `proctor serve` (one replica at a time on PostgreSQL)
+
     surfaces: list[str] = Field(default_factory=lambda: ["oro"])
     db_pool_size: int = 10
     db_pool_overflow: int = 20
@@ -72,6 +91,14 @@ class Settings(BaseSettings):
     otel_enabled: bool = False  # FastAPI's OpenTelemetry spans/metrics; proctor exports Prometheus itself
     log_level: str = "INFO"
     log_json: bool = False
+
+    # Miners' inference-provider credentials (ORO reference §4.3): where the provider adapters call.
+    chutes_api_url: str = "https://api.chutes.ai"  # OAuth token endpoint lives at /idp/token
+    chutes_inference_url: str = "https://llm.chutes.ai/v1"  # base_url handed to validators
+    chutes_client_id: str = "cid_qstkn2eb4uszxski1rdqk062"  # the `oro` CLI's public OAuth client
+    openrouter_api_url: str = "https://openrouter.ai/api/v1"
+    openrouter_run_credit_limit: float = 1.0  # USD cap on each per-run OpenRouter key
+    provider_timeout_seconds: float = 10.0
 
     @classmethod
     def settings_customise_sources(

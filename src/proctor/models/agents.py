@@ -30,6 +30,8 @@ class AgentVersion(Base):
         UniqueConstraint("code_sha256"),
         Index("ix_agent_versions_state_submitted", "state", "submitted_at"),
         Index("ix_agent_versions_miner_submitted", "miner_hotkey", "submitted_at"),
+        # The leaderboard: eligible versions of a suite by score.
+        Index("ix_agent_versions_leaderboard", "suite_id", "state", "final_score"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

@@ -51,5 +51,15 @@ class RateLimiter:
             allowed=False, limit=item, retry_after=max(1, math.ceil(stats.reset_time - time.time()))
         )
 
+    async def peek(self, spec: str, *identifiers: str) -> Decision:
+        """Would one more request be allowed? Counts nothing."""
+        item = parse_limit(spec)
+        if await self._strategy.test(item, *identifiers):
+            return Decision(allowed=True, limit=item, retry_after=0)
+        stats = await self._strategy.get_window_stats(item, *identifiers)
+        return Decision(
+            allowed=False, limit=item, retry_after=max(1, math.ceil(stats.reset_time - time.time()))
+        )
+
     async def clear(self, spec: str, *identifiers: str) -> None:
         await self._strategy.clear(parse_limit(spec), *identifiers)

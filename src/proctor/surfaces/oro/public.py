@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from datetime import timedelta
+from typing import Annotated, Literal
 
+from fastapi import APIRouter, Query, Request
+
+from proctor.core.evaluations import artifacts, reads
+from proctor.core.evaluations import top as top_service
+from proctor.core.scores import leaderboard
+from proctor.core.submissions import service as submission_service
 from proctor.core.suites import service as suite_service
-from proctor.http.deps import SessionDep
-from proctor.surfaces.oro import wire
+from proctor.errors import SuiteNotFound
+from proctor.http.deps import SessionDep, state_of
+from proctor.storage.base import utcnow
+from proctor.surfaces.oro import mapping, wire
 
 router = APIRouter(tags=["public"])  # mounted at /v1/public
 
@@ -14,13 +24,13 @@ router = APIRouter(tags=["public"])  # mounted at /v1/public
 @router.get("/suites/current", response_model=wire.SuitePublic)
 async def get_current_suite(session: SessionDep) -> wire.SuitePublic:
     """Get the currently active problem suite."""
-    return wire.to_suite_public(await suite_service.current_suite(session))
+    return mapping.to_suite_public(await suite_service.current_suite(session))
 
 
 @router.get("/suites", response_model=list[wire.SuitePublic])
 async def list_suites(session: SessionDep) -> list[wire.SuitePublic]:
     """List all problem suites, newest version first."""
-    return [wire.to_suite_public(s) for s in await suite_service.list_suites(session)]
+    return [mapping.to_suite_public(s) for s in await suite_service.list_suites(session)]
 
 
 @router.get("/suites/{suite_id}/problems", response_model=wire.SuiteWithProblemsResponse)
@@ -31,6 +41,185 @@ async def get_suite_problems(
     suite = await suite_service.get_suite(session, suite_id=suite_id)
     problems = await suite_service.list_problems(session, suite_id=suite_id)
     return wire.SuiteWithProblemsResponse(
-        suite=wire.to_suite_public(suite),
-        problems=[wire.to_problem_public(suite, p, include_embeddings=include_embeddings) for p in problems],
+        suite=mapping.to_suite_public(suite),
+        problems=[
+            mapping.to_problem_public(suite, p, include_embeddings=include_embeddings) for p in problems
+        ],
     )
+
+
+@router.get("/agent-versions/{agent_version_id}", response_model=wire.AgentVersionPublic)
+async def get_agent_version(agent_version_id: uuid.UUID, session: SessionDep) -> wire.AgentVersionPublic:
+    """Public details of an agent version (its code is only downloadable once released)."""
+    version, agent = await submission_service.get_version(session, version_id=agent_version_id)
+    return mapping.to_version_public(version, agent, now=utcnow())
+
+
+@router.get("/agent-versions/{agent_version_id}/status", response_model=wire.AgentVersionStatus)
+async def get_agent_version_status(
+    agent_version_id: uuid.UUID, request: Request, session: SessionDep
+) -> wire.AgentVersionStatus:
+    """Live evaluation status and counters of an agent version."""
+    version, agent = await submission_service.get_version(session, version_id=agent_version_id)
+    live = await reads.counters(
+        session, version_id=version.id, default_required=state_of(request).settings.eval_required_successes
+    )
+    return mapping.to_version_status(version, agent, now=utcnow(), counters=live)
+
+
+@router.get("/agent-versions/{agent_version_id}/runs", response_model=list[wire.EvaluationRunPublic])
+async def get_agent_version_runs(
+    agent_version_id: uuid.UUID, session: SessionDep
+) -> list[wire.EvaluationRunPublic]:
+    """Every validator's run of an agent version."""
+    await submission_service.get_version(session, version_id=agent_version_id)
+    return [mapping.to_run_public(r) for r in await reads.runs_of(session, version_id=agent_version_id)]
+
+
+@router.get("/agent-versions/{agent_version_id}/problems", response_model=wire.AgentVersionProblemsResponse)
+async def get_agent_version_problems(
+    agent_version_id: uuid.UUID,
+    session: SessionDep,
+    phase: str | None = None,
+    race_id: uuid.UUID | None = None,
+) -> wire.AgentVersionProblemsResponse:
+    """Per-problem × per-validator progress matrix (proctor runs the QUALIFYING phase only)."""
+    version, _ = await submission_service.get_version(session, version_id=agent_version_id)
+    if (phase and phase.upper() != "QUALIFYING") or race_id is not None:
+        return wire.AgentVersionProblemsResponse(
+            agent_version_id=version.id, suite_id=version.suite_id, problems=[]
+        )
+    return mapping.to_problem_matrix(version, await reads.problem_matrix(session, version=version))
+
+
+@router.get("/evaluation-runs/{eval_run_id}", response_model=wire.EvaluationRunDetail)
+async def get_evaluation_run(eval_run_id: uuid.UUID, session: SessionDep) -> wire.EvaluationRunDetail:
+    """One evaluation run."""
+    return mapping.to_run_detail(*await reads.run_detail(session, run_id=eval_run_id))
+
+
+@router.get("/validators", response_model=list[wire.ValidatorPublic])
+async def get_validators(request: Request, session: SessionDep) -> list[wire.ValidatorPublic]:
+    """All non-banned validators with their current status."""
+    listed = state_of(request).registry.validators()
+    return [mapping.to_validator_public(v) for v in await reads.validators(session, listed=listed)]
+
+
+@router.get("/evaluations/running", response_model=list[wire.RunningEvaluation])
+async def get_running_evaluations(session: SessionDep) -> list[wire.RunningEvaluation]:
+    """Every run currently CLAIMED or RUNNING, with its progress."""
+    return [mapping.to_running(*row) for row in await reads.running(session)]
+
+
+@router.get("/evaluations/pending", response_model=wire.PendingEvaluationsResponse)
+async def get_pending_evaluations(
+    request: Request,
+    session: SessionDep,
+    suite_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> wire.PendingEvaluationsResponse:
+    """Open work items waiting for validator claims, with a projected drain time."""
+    active = sum(1 for v in state_of(request).registry.validators() if not v.banned)
+    queue = await reads.pending(
+        session, suite_id=suite_id, limit=limit, offset=offset, now=utcnow(), active_validators=active
+    )
+    return mapping.to_pending(queue)
+
+
+@router.get("/leaderboard", response_model=wire.LeaderboardResponse)
+async def get_leaderboard(
+    request: Request,
+    session: SessionDep,
+    suite_id: int | None = None,
+    score_type: Literal["qualifying"] = "qualifying",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+) -> wire.LeaderboardResponse:
+    """Eligible agents ranked by final score; `q` matches agent names (substring) or hotkeys (prefix)."""
+    settings = state_of(request).settings
+    suite = await (
+        suite_service.get_suite(session, suite_id=suite_id)
+        if suite_id is not None
+        else suite_service.current_suite(session)
+    )
+    page = await leaderboard.page(session, suite_id=suite.id, limit=limit, offset=offset, q=q, now=utcnow())
+    top = await top_service.current(session, suite_id=suite.id, margin=settings.top_margin)
+    return mapping.to_leaderboard(page, suite, limit=limit, offset=offset, threshold=top.challenge_threshold)
+
+
+@router.get("/top", response_model=wire.TopAgentResponse)
+async def get_top_agent(request: Request, session: SessionDep) -> wire.TopAgentResponse:
+    """The current top agent for emissions (a challenger must beat it by the policy's margin)."""
+    settings = state_of(request).settings
+    policy = {
+        "margin": settings.top_margin,
+        "emission_weight": settings.top_emission_weight,
+        "aggregation": settings.eval_aggregation,
+        "required_successes": settings.eval_required_successes,
+    }
+    now = utcnow()
+    try:
+        suite = await suite_service.current_suite(session)
+    except SuiteNotFound:
+        return wire.TopAgentResponse(suite_id=0, computed_at=now, policy=policy, margin=settings.top_margin)
+    top = await top_service.current(session, suite_id=suite.id, margin=settings.top_margin)
+    version = top.version
+    return wire.TopAgentResponse(
+        suite_id=suite.id,
+        computed_at=now,
+        top_agent_version_id=version.id if version else None,
+        top_miner_hotkey=version.miner_hotkey if version else None,
+        top_score=version.final_score if version else None,
+        top_agent_name=top.agent.name if top.agent else None,
+        policy=policy,
+        challenge_threshold=top.challenge_threshold,
+        emission_weight=settings.top_emission_weight if version else None,
+        margin=settings.top_margin,
+    )
+
+
+@router.get("/top/history", response_model=wire.TopHistoryResponse)
+async def get_top_history(session: SessionDep, suite_id: int | None = None) -> wire.TopHistoryResponse:
+    """Every agent that has held the top spot (for one suite, or all), newest first."""
+    rows = await top_service.history(session, suite_id=suite_id)
+    current_ids = {row.agent_version_id for row, _, _ in rows if row.ended_at is None}
+    return wire.TopHistoryResponse(
+        suite_id=suite_id if suite_id is not None else (rows[0][0].suite_id if rows else 0),
+        entries=[
+            wire.TopHistoryEntry(
+                agent_version_id=version.id,
+                agent_name=agent.name,
+                miner_hotkey=version.miner_hotkey,
+                version_number=version.version_number,
+                final_score=row.score,
+                top_at=row.top_at,
+                is_current_top=version.id in current_ids and row.ended_at is None,
+                was_top=True,
+                suite_id=row.suite_id,
+            )
+            for row, version, agent in rows
+        ],
+    )
+
+
+@router.post("/artifacts/download-url", response_model=wire.ArtifactDownloadResponse)
+async def get_artifact_download_url(
+    body: wire.ArtifactDownloadRequest, request: Request, session: SessionDep
+) -> wire.ArtifactDownloadResponse:
+    """A presigned download URL: agent code once released, validator logs at once."""
+    state = state_of(request)
+    now = utcnow()
+    key, filename = await artifacts.locate(
+        session,
+        artifact_type=body.artifact_type,
+        version_id=body.agent_version_id,
+        run_id=body.eval_run_id,
+        problem_id=body.problem_id,
+        now=now,
+    )
+    ttl = artifacts.URL_TTL_SECONDS
+    base = state.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
+    url = await state.extras["blobs"].presign_get(key, expires_in=ttl, base_url=base, filename=filename)
+    return wire.ArtifactDownloadResponse(download_url=url, expires_at=now + timedelta(seconds=ttl))

@@ -6,10 +6,12 @@ from fastapi import FastAPI
 
 from proctor.http.errors import ErrorRenderers, render_flat
 from proctor.http.surface import mount_group
-from proctor.surfaces.oro import auth_routes, public
+from proctor.surfaces.oro import auth_routes, miner, public, validator
 
 
 def mount(app: FastAPI, renderers: ErrorRenderers) -> None:
     """Attach ORO's route groups; all of them answer errors in ORO's flat envelope."""
     mount_group(app, renderers, "/v1/public", [public.router], render_flat)
     mount_group(app, renderers, "/v1/auth", [auth_routes.router], render_flat)
+    mount_group(app, renderers, "/v1/miner", [miner.router], render_flat)
+    mount_group(app, renderers, "/v1/validator", [validator.router], render_flat)

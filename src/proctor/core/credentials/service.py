@@ -1,0 +1,206 @@
+"""Miners' inference-provider credentials: store (checked with the provider first), status, default
+provider, disconnect, and minting a per-run token at claim time (ORO reference §4.3, §4.4).
+
+Secrets are encrypted before they reach the database and never appear in a returned dict, an error
+message or a log line. Returned dicts are free-form wire objects; surfaces pass them through.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from proctor.config import Settings
+from proctor.core.credentials.crypto import CredentialCipher
+from proctor.core.credentials.providers import (
+    InferenceGrant,
+    ProviderAdapter,
+    adapter_for,
+    normalize_provider,
+)
+from proctor.core.credentials.repository import CredentialRepository
+from proctor.errors import NotFound, ProctorError, ValidationFailed
+from proctor.models import InferenceCredential
+from proctor.storage.base import utcnow
+
+log = structlog.get_logger(__name__)
+
+MAX_CREDENTIAL_LENGTH = 4096
+
+
+class ProviderNotConnected(NotFound):
+    code = "PROVIDER_NOT_CONNECTED"
+    default_message = "No credential is stored for this inference provider"
+
+
+def clean_credential(credential: Any) -> str:
+    """The credential without surrounding whitespace, or ValidationFailed (never echoing it)."""
+    if not isinstance(credential, str):
+        raise ValidationFailed("the credential must be a string", code="INVALID_CREDENTIAL")
+    value = credential.strip()
+    if not value:
+        raise ValidationFailed("the credential is empty", code="INVALID_CREDENTIAL")
+    if len(value) > MAX_CREDENTIAL_LENGTH:
+        raise ValidationFailed(
+            f"the credential is longer than {MAX_CREDENTIAL_LENGTH} characters", code="INVALID_CREDENTIAL"
+        )
+    if not value.isprintable() or any(ch.isspace() for ch in value):
+        raise ValidationFailed(
+            "the credential contains whitespace or control characters", code="INVALID_CREDENTIAL"
+        )
+    return value
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _status_entry(credential: InferenceCredential) -> dict[str, Any]:
+    return {"connected": True, "provider": credential.provider, "updated_at": _iso(credential.updated_at)}
+
+
+async def store(
+    session: AsyncSession,
+    *,
+    hotkey: str,
+    provider: str,
+    credential: str,
+    settings: Settings,
+    adapter: ProviderAdapter | None = None,
+) -> dict[str, Any]:
+    """Check a credential with its provider, then store it encrypted (overwriting any previous one)."""
+    provider = normalize_provider(provider)
+    secret = clean_credential(credential)
+    checked = await (adapter or adapter_for(provider, settings)).validate(secret)
+    # A rotating provider may already have retired the token we were given: keep its successor.
+    secret = checked.rotated_credential or secret
+    ciphertext, key_id = CredentialCipher.from_settings(settings).encrypt(
+        secret, hotkey=hotkey, provider=provider
+    )
+    repo, now = CredentialRepository(session), utcnow()
+    await repo.upsert(hotkey=hotkey, provider=provider, ciphertext=ciphertext, key_id=key_id, now=now)
+    default = await _ensure_default(repo, hotkey=hotkey, provider=provider, now=now)
+    await session.flush()
+    log.info("inference credential stored", hotkey=hotkey, provider=provider, default_provider=default)
+    return {"provider": provider, "connected": True, "default_provider": default, "updated_at": _iso(now)}
+
+
+async def _ensure_default(repo: CredentialRepository, *, hotkey: str, provider: str, now: datetime) -> str:
+    """The first stored provider becomes the default; a default that lost its credential is replaced."""
+    current = await repo.default_provider(hotkey)
+    if current is None:
+        await repo.set_default_if_unset(hotkey, provider, now=now)
+        current = await repo.default_provider(hotkey)
+    elif current != provider and await repo.get(hotkey, current) is None:
+        await repo.set_default(hotkey, provider, now=now)
+        current = provider
+    return current or provider
+
+
+async def status(session: AsyncSession, *, hotkey: str, provider: str) -> dict[str, Any]:
+    """Whether the miner has a credential for one provider."""
+    provider = normalize_provider(provider)
+    credential = await CredentialRepository(session).get(hotkey, provider)
+    if credential is None:
+        return {"connected": False, "provider": provider, "updated_at": None}
+    return _status_entry(credential)
+
+
+async def list_status(session: AsyncSession, *, hotkey: str) -> dict[str, Any]:
+    """Every connected provider (by name) and the default claim_work mints from."""
+    repo = CredentialRepository(session)
+    credentials = sorted(await repo.for_hotkey(hotkey), key=lambda c: c.provider)
+    return {
+        "providers": [_status_entry(c) for c in credentials],
+        "default_provider": await repo.default_provider(hotkey),
+    }
+
+
+async def delete(session: AsyncSession, *, hotkey: str, provider: str) -> dict[str, Any]:
+    """Disconnect a provider; a deleted default falls back to the most recently updated other one."""
+    provider = normalize_provider(provider)
+    repo = CredentialRepository(session)
+    deleted = await repo.delete(hotkey, provider)
+    default = await repo.default_provider(hotkey)
+    if default is None or default == provider:
+        remaining = await repo.for_hotkey(hotkey)
+        fallback = remaining[0].provider if remaining else None
+        if fallback != default:
+            await repo.set_default(hotkey, fallback, now=utcnow())
+        default = fallback
+    await session.flush()
+    if deleted:
+        log.info("inference credential deleted", hotkey=hotkey, provider=provider, default_provider=default)
+    return {"provider": provider, "deleted": deleted, "default_provider": default}
+
+
+async def set_default(session: AsyncSession, *, hotkey: str, provider: str) -> dict[str, Any]:
+    """Choose the provider claim_work mints from, from the next claim on."""
+    provider = normalize_provider(provider)
+    repo = CredentialRepository(session)
+    if await repo.get(hotkey, provider) is None:
+        raise ProviderNotConnected(f"no {provider} credential is connected; connect it first")
+    await repo.set_default(hotkey, provider, now=utcnow())
+    await session.flush()
+    return {"default_provider": provider}
+
+
+async def mint_for_claim(
+    session: AsyncSession,
+    *,
+    hotkey: str,
+    settings: Settings,
+    ttl_seconds: int,
+    adapters: Mapping[str, ProviderAdapter] | None = None,
+) -> InferenceGrant | None:
+    """A per-run token from the miner's default provider, or None (never raises for provider trouble).
+
+    The credential row is locked (PostgreSQL) while minting, so two claims for one miner cannot both
+    spend a rotating refresh token. A rotated credential is written in the caller's transaction: commit
+    it even if the claim is otherwise abandoned, or the miner must reconnect.
+    """
+    repo = CredentialRepository(session)
+    credential = await _pick_credential(repo, hotkey)
+    if credential is None:
+        return None
+    provider = credential.provider
+    cipher = CredentialCipher.from_settings(settings)
+    try:
+        secret = cipher.decrypt(credential.ciphertext, credential.key_id, hotkey=hotkey, provider=provider)
+        adapter = (adapters or {}).get(provider) or adapter_for(provider, settings)
+        grant = await adapter.mint(secret, ttl_seconds=ttl_seconds)
+    except ProctorError as exc:
+        log.warning(
+            "inference token not minted",
+            hotkey=hotkey,
+            provider=provider,
+            error_code=exc.error_code,
+            reason=exc.message,
+        )
+        return None
+    except Exception as exc:  # a claim must never fail because a provider misbehaved
+        log.warning("inference token not minted", hotkey=hotkey, provider=provider, error=type(exc).__name__)
+        return None
+    if grant.rotated_credential and grant.rotated_credential != secret:
+        ciphertext, key_id = cipher.encrypt(grant.rotated_credential, hotkey=hotkey, provider=provider)
+        await repo.replace_ciphertext(credential, ciphertext=ciphertext, key_id=key_id, now=utcnow())
+        log.info("inference credential rotated by provider", hotkey=hotkey, provider=provider)
+    return dataclasses.replace(grant, rotated_credential=None)
+
+
+async def _pick_credential(repo: CredentialRepository, hotkey: str) -> InferenceCredential | None:
+    """The default provider's credential; without one, the most recently updated credential."""
+    default = await repo.default_provider(hotkey)
+    if default is not None:
+        credential = await repo.get(hotkey, default, for_update=True)
+        if credential is not None:
+            return credential
+    candidates: Sequence[InferenceCredential] = await repo.for_hotkey(hotkey)
+    if not candidates:
+        return None
+    return await repo.get(hotkey, candidates[0].provider, for_update=True)

@@ -1,0 +1,128 @@
+"""Evaluation work: work items, leased evaluation runs, per-problem results, validators, top history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from proctor.storage.base import Base, utcnow
+
+ACTIVE_RUN_STATUSES = ("CLAIMED", "RUNNING")
+
+
+class WorkItem(Base):
+    """An accepted agent version waiting for `required_successes` runs from distinct validators."""
+
+    __tablename__ = "work_items"
+    __table_args__ = (
+        UniqueConstraint("agent_version_id", "phase"),
+        Index("ix_work_items_status_queued", "status", "queued_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    agent_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agent_versions.id", ondelete="CASCADE"))
+    suite_id: Mapped[int] = mapped_column(ForeignKey("suites.id"))
+    phase: Mapped[str] = mapped_column(String(20), default="QUALIFYING")
+    status: Mapped[str] = mapped_column(String(20), default="OPEN")  # OPEN | CLOSED | DISCARDED
+    required_successes: Mapped[int]
+    success_count: Mapped[int] = mapped_column(default=0)
+    failure_count: Mapped[int] = mapped_column(default=0)
+    active_count: Mapped[int] = mapped_column(default=0)
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None]
+    final_score: Mapped[float | None]
+
+
+class EvaluationRun(Base):
+    """One validator's leased attempt at a work item."""
+
+    __tablename__ = "evaluation_runs"
+    __table_args__ = (
+        # Distinct validators: a validator evaluates a work item at most once.
+        UniqueConstraint("work_item_id", "validator_hotkey"),
+        # No validator ever holds two active runs, whatever races happen above.
+        Index(
+            "uq_evaluation_runs_one_active_per_validator",
+            "validator_hotkey",
+            unique=True,
+            postgresql_where=text("status IN ('CLAIMED', 'RUNNING')"),
+            sqlite_where=text("status IN ('CLAIMED', 'RUNNING')"),
+        ),
+        Index("ix_evaluation_runs_status_lease", "status", "lease_expires_at"),
+        Index("ix_evaluation_runs_version", "agent_version_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    work_item_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("work_items.id", ondelete="CASCADE"))
+    agent_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agent_versions.id", ondelete="CASCADE"))
+    suite_id: Mapped[int] = mapped_column(ForeignKey("suites.id"))
+    validator_hotkey: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20), default="CLAIMED")
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_expires_at: Mapped[datetime]
+    last_heartbeat_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    validator_score: Mapped[float | None]
+    score_components: Mapped[dict[str, Any] | None]
+    results_s3_key: Mapped[str | None] = mapped_column(String(512))
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    sandbox_metadata: Mapped[dict[str, Any] | None]
+    service_versions: Mapped[dict[str, Any] | None]
+    is_included: Mapped[bool] = mapped_column(default=True)
+    progress_done: Mapped[int] = mapped_column(default=0)
+    progress_total: Mapped[int] = mapped_column(default=0)
+
+
+class RunProblemResult(Base):
+    """One validator's result for one problem of a run; progress updates merge into it."""
+
+    __tablename__ = "run_problem_results"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("evaluation_runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    problem_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    score: Mapped[float | None]
+    score_components_summary: Mapped[dict[str, Any] | None]
+    logs_s3_key: Mapped[str | None] = mapped_column(String(512))
+    reasoning_score: Mapped[float | None]
+    inference_failure_count: Mapped[int | None]
+    inference_total: Mapped[int | None]
+    execution_time: Mapped[float | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ValidatorState(Base):
+    """What proctor last saw of each validator (for the public validators list)."""
+
+    __tablename__ = "validator_states"
+
+    hotkey: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_claim_at: Mapped[datetime | None]
+    service_versions: Mapped[dict[str, Any] | None]
+    cpu_pct: Mapped[float | None]
+    ram_pct: Mapped[float | None]
+    disk_pct: Mapped[float | None]
+    docker_container_count: Mapped[int | None]
+    metrics_reported_at: Mapped[datetime | None]
+
+
+class TopHistory(Base):
+    """Each time an agent version became the suite's top agent."""
+
+    __tablename__ = "top_history"
+    __table_args__ = (Index("ix_top_history_suite_top_at", "suite_id", "top_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    suite_id: Mapped[int] = mapped_column(ForeignKey("suites.id"))
+    agent_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agent_versions.id", ondelete="CASCADE"))
+    score: Mapped[float]
+    top_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]

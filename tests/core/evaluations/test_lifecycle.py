@@ -1,0 +1,294 @@
+"""The evaluation lifecycle in the core, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from proctor.core import leases
+from proctor.core.evaluations import service as ev
+from proctor.core.evaluations import top as top_service
+from proctor.errors import BadRequest, NotFound, ValidationFailed
+from proctor.models import EvaluationRun, RunProblemResult, WorkItem
+from tests.support.world import World, make_world, miner
+
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+POLICY = ev.Policy(
+    required_successes=2, max_failures=2, lease_seconds=60, release_delay_seconds=3600, top_margin=0.05
+)
+
+
+@pytest.fixture
+async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
+    async for w in make_world(database_url, tmp_path, eval_required_successes=2):
+        yield w
+
+
+async def claim(world: World, validator: str, now: datetime = T0) -> ev.Claim | None:
+    async with world.transaction() as s:  # type: ignore[attr-defined]
+        return await ev.claim(s, validator=validator, policy=POLICY, now=now)
+
+
+async def complete(
+    world: World,
+    run_id: uuid.UUID,
+    validator: str,
+    score: float | None = 0.5,
+    status: str = "SUCCESS",
+    now: datetime = T0,
+) -> ev.Completion:
+    async with world.transaction() as s:  # type: ignore[attr-defined]
+        return await ev.complete(
+            s,
+            run_id=run_id,
+            validator=validator,
+            status=status,
+            score=score,
+            failure_reason=None if status == "SUCCESS" else "sandbox crashed",
+            details={},
+            policy=POLICY,
+            now=now,
+        )
+
+
+class TestClaim:
+    async def test_fifo_distinct_validators_and_capacity(self, world: World) -> None:
+        first = await world.submit(miner(1), now=T0)
+        second = await world.submit(miner(2), now=T0 + timedelta(seconds=1))
+        a = await claim(world, "val-a")
+        assert a is not None and a.version.id == first.id and a.version.state == "RUNNING"
+        with pytest.raises(ev.AtCapacity):
+            await claim(world, "val-a")
+        b = await claim(world, "val-b")
+        assert b is not None and b.version.id == first.id, "the oldest item still needs a second validator"
+        c = await claim(world, "val-c")
+        assert c is not None and c.version.id == second.id, "first is fully staffed, so next comes second"
+        assert await claim(world, "val-d") is not None
+        assert await claim(world, "val-e") is None
+
+    async def test_a_validator_never_runs_an_item_twice(self, world: World) -> None:
+        await world.submit(miner(1), now=T0)
+        a = await claim(world, "val-a")
+        assert a is not None
+        await complete(world, a.run.id, "val-a", status="FAILED", score=None)
+        assert await claim(world, "val-a") is None, "val-a already ran the only item"
+
+
+class TestLease:
+    async def test_heartbeat_extends_and_marks_running(self, world: World) -> None:
+        await world.submit(miner(1), now=T0)
+        a = await claim(world, "val-a")
+        assert a is not None and a.run.lease_expires_at == T0 + timedelta(seconds=60)
+        async with world.transaction() as s:  # type: ignore[attr-defined]
+            run = await ev.heartbeat(
+                s,
+                run_id=a.run.id,
+                validator="val-a",
+                policy=POLICY,
+                now=T0 + timedelta(seconds=30),
+                report=ev.HostReport(service_versions={"validator": "sha256:1"}, cpu_pct=12.5),
+            )
+        assert run.status == "RUNNING" and run.lease_expires_at == T0 + timedelta(seconds=90)
+
+    @pytest.mark.parametrize(
+        ("who", "offset", "code"),
+        [("val-x", 10, "NOT_RUN_OWNER"), ("val-a", 61, "LEASE_EXPIRED")],
+    )
+    async def test_heartbeat_refusals(self, world: World, who: str, offset: int, code: str) -> None:
+        await world.submit(miner(1), now=T0)
+        a = await claim(world, "val-a")
+        assert a is not None
+        with pytest.raises(leases.LeaseExpired if code == "LEASE_EXPIRED" else leases.NotLeaseOwner) as info:
+            async with world.transaction() as s:  # type: ignore[attr-defined]
+                await ev.heartbeat(
+                    s, run_id=a.run.id, validator=who, policy=POLICY, now=T0 + timedelta(seconds=offset)
+                )
+        assert info.value.error_code == code
+
+    async def test_unknown_run(self, world: World) -> None:
+        with pytest.raises(NotFound) as info:
+            async with world.transaction() as s:  # type: ignore[attr-defined]
+                await ev.heartbeat(s, run_id=uuid.uuid4(), validator="v", policy=POLICY, now=T0)
+        assert info.value.error_code == "EVAL_RUN_NOT_FOUND"
+
+    async def test_silent_validator_loses_the_run_and_the_slot_returns(self, world: World) -> None:
+        version = await world.submit(miner(1), now=T0)
+        a = await claim(world, "val-a")
+        assert a is not None
+        later = T0 + timedelta(seconds=120)
+        async with world.transaction() as s:  # type: ignore[attr-defined]
+            assert await ev.reap_expired(s, now=later) == 1
+        b = await claim(world, "val-b", now=later)
+        assert b is not None and b.version.id == version.id
+        with pytest.raises(leases.LeaseExpired):
+            await complete(world, a.run.id, "val-a", now=later)
+        async with world.sessionmaker() as s:
+            stale = await s.get(EvaluationRun, a.run.id)
+            assert stale is not None and stale.status == "STALE"
+            item = await s.scalar(select(WorkItem).where(WorkItem.agent_version_id == version.id))
+            assert item is not None and item.active_count == 1
+
+    async def test_claim_reaps_inline(self, world: World) -> None:
+        await world.submit(miner(1), now=T0)
+        assert await claim(world, "val-a") is not None
+        assert await claim(world, "val-b") is not None
+        assert await claim(world, "val-c") is None, "both slots are taken"
+        assert await claim(world, "val-c", now=T0 + timedelta(seconds=61)) is not None, (
+            "expired slots come back"
+        )
+
+
+class TestProgress:
+    async def test_fields_merge_and_resends_are_idempotent(self, world: World) -> None:
+        await world.submit(miner(1), now=T0)
+        a = await claim(world, "val-a")
+        assert a is not None
+        async with world.sessionmaker() as s:
+            problems = await ev.run_problems(s, run=a.run)
+        pid = problems[0].problem_id
+
+        async def send(*updates: ev.ProblemUpdate) -> EvaluationRun:
+            async with world.transaction() as s:  # type: ignore[attr-defined]
+                return await ev.progress(s, run_id=a.run.id, validator="val-a", updates=updates, now=T0)
+
+        first = ev.ProblemUpdate(
+            pid, "SUCCESS", {"score": 0.9, "reasoning_score": 0.7, "execution_time": 3.0}
+        )
+        await send(first)
+        await send(first)  # cumulative resend
+        run = await send(
+            ev.ProblemUpdate(pid, "SUCCESS", {"logs_s3_key": f"runs/{a.run.id}/x", "score": None})
+        )
+        async with world.sessionmaker() as s:
+            row = await s.get(RunProblemResult, (a.run.id, pid))
+        assert row is not None
+        assert (row.score, row.reasoning_score, row.logs_s3_key) == (0.9, 0.7, f"runs/{a.run.id}/x")
+        assert (run.progress_done, run.progress_total) == (1, 5)
+
+    async def test_unknown_problem_is_refused_whole(self, world: World) -> None:
+        await world.submit(miner(1), now=T0)
+        a = await claim(world, "val-a")
+        assert a is not None
+        with pytest.raises(BadRequest) as info:
+            async with world.transaction() as s:  # type: ignore[attr-defined]
+                await ev.progress(
+                    s,
+                    run_id=a.run.id,
+                    validator="val-a",
+                    now=T0,
+                    updates=[ev.ProblemUpdate(uuid.uuid4(), "SUCCESS", {})],
+                )
+        assert info.value.error_code == "INVALID_PROBLEM_ID"
+
+
+class TestCompletion:
+    async def test_two_successes_make_it_eligible_with_the_median(self, world: World) -> None:
+        version = await world.submit(miner(1), now=T0)
+        a, b = await claim(world, "val-a"), await claim(world, "val-b")
+        assert a is not None and b is not None
+        one = await complete(world, a.run.id, "val-a", score=0.6)
+        assert not one.became_eligible and one.item.status == "OPEN"
+        two = await complete(world, b.run.id, "val-b", score=0.8)
+        assert two.became_eligible and two.final_score == pytest.approx(0.7)
+        again = await complete(world, b.run.id, "val-b", score=0.8)
+        assert again.item.success_count == 2, "a repeated completion changes nothing"
+        async with world.sessionmaker() as s:
+            top = await top_service.current(s, suite_id=world.suite_id, margin=0.05)
+        assert top.version is not None and top.version.id == version.id
+        assert top.version.code_available_at == T0 + timedelta(seconds=3600)
+
+    async def test_a_different_terminal_status_after_completion_is_refused(self, world: World) -> None:
+        await world.submit(miner(1), now=T0)
+        a = await claim(world, "val-a")
+        assert a is not None
+        await complete(world, a.run.id, "val-a", score=0.6)
+        with pytest.raises(leases.LeaseFinished) as info:
+            await complete(world, a.run.id, "val-a", status="FAILED", score=None)
+        assert info.value.error_code == "RUN_ALREADY_COMPLETE"
+
+    @pytest.mark.parametrize(
+        ("status", "score", "reason", "code"),
+        [
+            ("SUCCESS", None, None, "MISSING_SCORE"),
+            ("SUCCESS", 1.5, None, "VALIDATION_ERROR"),
+            ("FAILED", 0.3, "x", "VALIDATION_ERROR"),
+            ("TIMED_OUT", None, "", "VALIDATION_ERROR"),
+        ],
+    )
+    async def test_completion_validation(
+        self, world: World, status: str, score: float | None, reason: str | None, code: str
+    ) -> None:
+        await world.submit(miner(1), now=T0)
+        a = await claim(world, "val-a")
+        assert a is not None
+        with pytest.raises((BadRequest, ValidationFailed)) as info:
+            async with world.transaction() as s:  # type: ignore[attr-defined]
+                await ev.complete(
+                    s,
+                    run_id=a.run.id,
+                    validator="val-a",
+                    status=status,
+                    score=score,
+                    failure_reason=reason,
+                    details={},
+                    policy=POLICY,
+                    now=T0,
+                )
+        assert info.value.error_code == code
+
+    async def test_failures_from_distinct_validators_discard(self, world: World) -> None:
+        version = await world.submit(miner(1), now=T0)
+        for v in ("val-a", "val-b"):
+            c = await claim(world, v)
+            assert c is not None
+            await complete(world, c.run.id, v, status="FAILED", score=None)
+        async with world.sessionmaker() as s:
+            item = await s.scalar(select(WorkItem).where(WorkItem.agent_version_id == version.id))
+            assert item is not None and item.status == "DISCARDED"
+            assert (await s.get(type(version), version.id)).state == "DISCARDED"  # type: ignore[union-attr]
+
+    async def test_top_needs_a_margin_to_change_hands(self, world: World) -> None:
+        async def eligible(score: float, n: int) -> uuid.UUID:
+            version = await world.submit(miner(n), now=T0)
+            for v in (f"v{n}a", f"v{n}b"):
+                c = await claim(world, v)
+                assert c is not None and c.version.id == version.id
+                await complete(world, c.run.id, v, score=score)
+            return version.id
+
+        first = await eligible(0.80, 1)
+        await eligible(0.83, 2)  # within the 5 % margin
+        async with world.sessionmaker() as s:
+            assert (await top_service.current(s, suite_id=world.suite_id, margin=0.05)).version.id == first  # type: ignore[union-attr]
+        third = await eligible(0.90, 3)
+        async with world.sessionmaker() as s:
+            assert (await top_service.current(s, suite_id=world.suite_id, margin=0.05)).version.id == third  # type: ignore[union-attr]
+            history = await top_service.history(s, suite_id=world.suite_id)
+        assert [row.agent_version_id for row, _, _ in history] == [third, first]
+
+
+@pytest.mark.postgres
+async def test_concurrent_claimers_never_share_a_run(pg: object, tmp_path: Path) -> None:
+    from tests.support import services
+
+    dbs: services.PostgresDatabases = pg  # type: ignore[assignment]
+    async for world in make_world(dbs.url(await dbs.create()), tmp_path, db_pool_size=40):
+        for n in range(10):
+            await world.submit(miner(n), now=T0 + timedelta(seconds=n))
+        validators = [f"val-{i:02d}" for i in range(40)]
+        results = await asyncio.gather(*(claim(world, v) for v in validators), return_exceptions=True)
+        claims = [r for r in results if isinstance(r, ev.Claim)]
+        assert not [r for r in results if isinstance(r, BaseException)]
+        assert len(claims) == 20, "10 items × 2 required successes"
+        pairs = [(c.item.id, c.run.validator_hotkey) for c in claims]
+        assert len(set(pairs)) == 20
+        per_item: dict[uuid.UUID, int] = {}
+        for item_id, _ in pairs:
+            per_item[item_id] = per_item.get(item_id, 0) + 1
+        assert set(per_item.values()) == {2}

@@ -1,0 +1,77 @@
+"""A migrated database with a suite and accepted agent versions, for core-level tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from proctor.config import Settings
+from proctor.core.evaluations import service as evaluation_service
+from proctor.core.identity.registry import Identity
+from proctor.core.submissions import service as submission_service
+from proctor.core.submissions.gates import Candidate
+from proctor.core.suites import service as suite_service
+from proctor.models import AgentVersion
+from proctor.storage import migrate
+from proctor.storage.blobs import create_blob_store
+from proctor.storage.db import create_engine, create_sessionmaker, unit_of_work
+from tests.support.agents import valid_agent
+from tests.support.suites import oro_problems
+
+
+@dataclass
+class World:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    blobs: object
+    suite_id: int = 0
+
+    def transaction(self) -> object:
+        return unit_of_work(self.sessionmaker)
+
+    async def submit(self, hotkey: str, *, now: datetime, name: str = "agent") -> AgentVersion:
+        """An accepted version from `hotkey` (its cooldown is whatever the settings say)."""
+        async with unit_of_work(self.sessionmaker) as session:
+            outcome = await submission_service.submit(
+                session,
+                candidate=Candidate(hotkey, name, "agent.py", valid_agent()),
+                identity=Identity(hotkey, registered=True),
+                policy=submission_service.policy_from(self.settings),
+                now=now,
+                code_store=self.blobs,  # type: ignore[arg-type]
+                evaluation=evaluation_service.policy_from(self.settings),
+            )
+        assert outcome.accepted, outcome.rejection
+        assert outcome.version is not None
+        return outcome.version
+
+
+async def make_world(database_url: str, tmp_path: Path, **overrides: object) -> AsyncIterator[World]:
+    settings = Settings(
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        submission_cooldown_seconds=0,
+        **overrides,  # type: ignore[arg-type]
+    )
+    await migrate.upgrade(settings)
+    engine = create_engine(settings)
+    world = World(settings, engine, create_sessionmaker(engine), create_blob_store(settings))
+    async with unit_of_work(world.sessionmaker) as session:
+        result = await suite_service.import_suite(session, document=oro_problems(5), activate=True)
+        world.suite_id = result.suite.id
+    try:
+        yield world
+    finally:
+        await world.blobs.close()  # type: ignore[attr-defined]
+        await engine.dispose()
+
+
+def miner(n: int) -> str:
+    """Distinct fake hotkeys for bulk tests (the service layer does not check SS58)."""
+    return f"miner-{n:04d}-{uuid.uuid4().hex[:8]}"
