@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import importlib
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import ModuleType
 
 import redis.asyncio as aioredis
 import structlog
@@ -26,15 +28,23 @@ from proctor.storage.blobs import create_blob_store
 from proctor.storage.db import create_engine, create_sessionmaker
 from proctor.storage.kv import EphemeralStore, MemoryStore, RedisStore
 from proctor.storage.ratelimit import RateLimiter
-from proctor.surfaces.oro import router as oro_surface
 from proctor.worker.jobs import default_jobs
 from proctor.worker.periodic import run_forever
 
 log = structlog.get_logger(__name__)
 
-SURFACES: dict[str, Callable[[FastAPI, ErrorRenderers], None]] = {
-    "oro": oro_surface.mount,
+# Each surface is a module with `mount(app, renderers)` and, optionally, `jobs(settings) -> list[Job]`
+# for periodic work it needs. Imported only when mounted.
+SURFACES: dict[str, str] = {
+    "oro": "proctor.surfaces.oro.router",
+    "pool": "proctor.surfaces.pool.router",
+    "claims": "proctor.surfaces.claims.router",
+    "compute": "proctor.surfaces.compute.router",
 }
+
+
+def surface_modules(settings: Settings) -> list[ModuleType]:
+    return [importlib.import_module(SURFACES[name]) for name in settings.surfaces]
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -46,10 +56,10 @@ async def prepare_database(settings: Settings) -> None:
     if settings.is_sqlite:
         await migrate.upgrade(settings)
         return
-    current, head = await migrate.current_revision(settings), migrate.head_revision()
-    if current != head:
+    current, heads = await migrate.current_revisions(settings), migrate.head_revisions()
+    if current != heads:
         raise SchemaOutOfDate(
-            f"database schema is at {current or 'nothing'}, this proctor needs {head}: "
+            f"database schema is at {sorted(current) or 'nothing'}, this proctor needs {sorted(heads)}: "
             "run `proctor db upgrade` first"
         )
 
@@ -105,9 +115,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop = asyncio.Event()
         tasks = [asyncio.create_task(state.registry.run_refresher(stop), name="registry-refresh")]
         if settings.run_jobs:
+            jobs = default_jobs(settings)
+            for module in modules:
+                jobs += module.jobs(settings) if hasattr(module, "jobs") else []
             tasks += [
-                asyncio.create_task(run_forever(state.sessionmaker, job, stop), name=job.name)
-                for job in default_jobs(settings)
+                asyncio.create_task(run_forever(state.sessionmaker, job, stop), name=job.name) for job in jobs
             ]
         log.info(
             "proctor.started",
@@ -137,8 +149,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, renderers.for_path)
     app.include_router(health.router)
     mount_group(app, renderers, "/blobs", [blob_routes.router], render_flat)
-    for name in settings.surfaces:
-        SURFACES[name](app, renderers)
+    modules = surface_modules(settings)
+    for module in modules:
+        module.mount(app, renderers)
     app.openapi = lambda: merged_openapi(app)  # type: ignore[method-assign]
     app.add_middleware(
         EdgeMiddleware,

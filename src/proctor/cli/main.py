@@ -67,7 +67,7 @@ def serve(
 
 
 @db_app.command("upgrade")
-def db_upgrade(ctx: typer.Context, revision: str = "head") -> None:
+def db_upgrade(ctx: typer.Context, revision: str = "heads") -> None:
     """Apply migrations."""
     from proctor.storage import migrate
 

@@ -30,8 +30,14 @@ def alembic_config() -> Config:
     return cfg
 
 
+def head_revisions() -> set[str]:
+    """The newest revision of every branch (several only while parallel work awaits a merge revision)."""
+    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    heads = head_revisions()
+    return ",".join(sorted(heads)) if heads else None
 
 
 async def _run(settings: Settings, fn: Any) -> Any:
@@ -51,7 +57,7 @@ def _with_connection(conn: Connection, action: Any) -> Any:
     return action(cfg)
 
 
-async def upgrade(settings: Settings, revision: str = "head") -> None:
+async def upgrade(settings: Settings, revision: str = "heads") -> None:
     """Apply migrations up to `revision`."""
     await _run(settings, lambda conn: _with_connection(conn, lambda cfg: command.upgrade(cfg, revision)))
 
@@ -60,11 +66,16 @@ async def downgrade(settings: Settings, revision: str) -> None:
     await _run(settings, lambda conn: _with_connection(conn, lambda cfg: command.downgrade(cfg, revision)))
 
 
-async def current_revision(settings: Settings) -> str | None:
-    def read(conn: Connection) -> str | None:
-        return MigrationContext.configure(conn).get_current_revision()
+async def current_revisions(settings: Settings) -> set[str]:
+    def read(conn: Connection) -> set[str]:
+        return set(MigrationContext.configure(conn).get_current_heads())
 
     return await _run(settings, read)
+
+
+async def current_revision(settings: Settings) -> str | None:
+    heads = await current_revisions(settings)
+    return ",".join(sorted(heads)) if heads else None
 
 
 async def pending_changes(settings: Settings) -> list[Any]:
