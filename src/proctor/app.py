@@ -17,6 +17,7 @@ from proctor import __version__
 from proctor.config import Settings, load_settings
 from proctor.core.identity import service as identity_service
 from proctor.core.identity.registry import Overrides, Registry, source_from_setting
+from proctor.core.submissions.runner import GateRunner
 from proctor.http import blob_routes, health
 from proctor.http.errors import ErrorRenderers, install_error_handlers, render_flat
 from proctor.http.metrics import Metrics
@@ -93,7 +94,12 @@ def build_state(settings: Settings, metrics: Metrics) -> AppState:
         limiter=RateLimiter.from_url(settings.redis_url or None),
         registry=registry,
         metrics=metrics,
-        extras={"blobs": create_blob_store(settings)},
+        extras={
+            "blobs": create_blob_store(settings),
+            "gates": GateRunner(
+                workers=settings.submission_workers, timeout_seconds=settings.submission_check_timeout_seconds
+            ),
+        },
     )
 
 
@@ -111,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await prepare_database(settings)
         state = build_state(settings, metrics)
         app.state.proctor = state
+        state.extras["gates"].start()
         await state.registry.refresh()
         stop = asyncio.Event()
         tasks = [asyncio.create_task(state.registry.run_refresher(stop), name="registry-refresh")]
@@ -135,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.gather(*tasks, return_exceptions=True)
             await state.kv.close()
             await state.extras["blobs"].close()
+            state.extras["gates"].close()
             await state.engine.dispose()
 
     # FastAPI's own OpenTelemetry hooks cost time on every request; proctor exports Prometheus itself.
@@ -149,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, renderers.for_path)
     app.include_router(health.router)
     mount_group(app, renderers, "/blobs", [blob_routes.router], render_flat)
+    app.state.settings = settings  # surfaces read mount-time settings (e.g. a path prefix) here
     modules = surface_modules(settings)
     for module in modules:
         module.mount(app, renderers)

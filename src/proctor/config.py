@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     submission_cooldown_seconds: int = 12 * 3600
     submission_reduced_cooldown_seconds: int = 15 * 60  # after a security violation: fix and retry
     rate_limit_check: str = "30/minute"  # per hotkey, for the dry run
+    submission_workers: int = 1  # processes judging uploads off the event loop (0: a thread)
+    submission_check_timeout_seconds: float = 20.0  # longer to judge: refused as too complex
 
     # Evaluation (reference oro-api §4.4, §7): leases, aggregation, release, top agent.
     eval_required_successes: int = 2  # successful runs from distinct validators to close a work item
@@ -99,6 +101,34 @@ class Settings(BaseSettings):
     openrouter_api_url: str = "https://openrouter.ai/api/v1"
     openrouter_run_credit_limit: float = 1.0  # USD cap on each per-run OpenRouter key
     provider_timeout_seconds: float = 10.0
+
+    # GPU compute marketplace (AITBC miner API, seed 004).
+    compute_auto_approve: bool = False  # new miners start active instead of pending an operator's approval
+    compute_heartbeat_timeout_seconds: int = Field(default=60, ge=1)  # silent longer: offline, jobs re-queued
+    compute_max_attempts: int = Field(default=3, ge=1)  # a job failed or abandoned this often is FAILED
+    compute_run_deadline_factor: float = Field(default=3.0, ge=1.0)  # a run may last estimated_time × this
+    compute_run_deadline_grace_seconds: int = Field(default=300, ge=0)  # … plus this
+    compute_default_ttl_seconds: int = Field(default=900, ge=1)  # how long a job may wait in the queue
+    compute_max_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=1)
+    compute_max_payload_bytes: int = Field(default=64 * 1024, ge=2)  # job payloads and results, as JSON
+    compute_reaper_interval_seconds: float = Field(default=5.0, gt=0)
+    compute_rate_limit_requests: str = "60/minute"  # per miner API key, every miner call
+    compute_rate_limit_job_ops: str = "10/minute"  # per API key: accept, complete, fail; create, cancel
+    compute_rate_limit_client: str = "600/minute"  # per client API key, every client call
+    compute_rate_limit_register: str = "10/minute"  # per client IP, miner registration
+
+    # Reward epochs, Pool recipient coldkeys and the Merkle claim app (reference pool-api §2, §3.6, §5.3).
+    claims_enabled: bool = False  # mount the claim app (also when "claims" is in PROCTOR_SURFACES)
+    claims_path_prefix: str = "/claims"  # where the claim app is mounted on `proctor serve`
+    claims_simulation: bool = False  # POST /epoch/claim and /ledger: verify claims, pay into a ledger
+    claims_port: int = Field(default=8844, ge=1, le=65535)  # `proctor claims serve`
+    claims_tree_cache_mb: int = Field(default=512, ge=1)  # published trees kept in memory per process
+    pool_auth_skew_seconds: int = Field(default=300, ge=1)  # Pool's X-Timestamp window, either side
+    epoch_publish_interval_seconds: float = Field(default=0.0, ge=0)  # periodic publisher; 0: off
+    epoch_budget_units: int = Field(default=0, ge=0, le=2**63 - 1)  # units each periodic epoch splits
+    epoch_scores: str = ""  # snapshot file or http(s) URL; empty: proctor's own (ORO top policy)
+    epoch_scores_max_mb: int = Field(default=512, ge=1)
+    epoch_scores_timeout_seconds: float = Field(default=30.0, gt=0)
 
     @classmethod
     def settings_customise_sources(
@@ -133,6 +163,22 @@ class Settings(BaseSettings):
                 )
             if self.registry == "open":
                 raise ValueError("PROCTOR_REGISTRY=open is for local play; set a registry file or 'chain'")
+        return self
+
+    @model_validator(mode="after")
+    def _claims_and_epochs(self) -> Settings:
+        # PROCTOR_CLAIMS_ENABLED mounts the claim app whatever PROCTOR_SURFACES lists.
+        if self.claims_enabled and "claims" not in self.surfaces:
+            self.surfaces = [*self.surfaces, "claims"]
+        self.claims_enabled = "claims" in self.surfaces
+        prefix = "/" + self.claims_path_prefix.strip().strip("/")
+        if prefix == "/":
+            raise ValueError(
+                "PROCTOR_CLAIMS_PATH_PREFIX must not be empty (run `proctor claims serve` instead)"
+            )
+        self.claims_path_prefix = prefix
+        if self.epoch_publish_interval_seconds > 0 and self.epoch_budget_units <= 0:
+            raise ValueError("PROCTOR_EPOCH_PUBLISH_INTERVAL_SECONDS needs PROCTOR_EPOCH_BUDGET_UNITS > 0")
         return self
 
     # Derived values -------------------------------------------------------------------------------

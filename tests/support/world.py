@@ -15,6 +15,7 @@ from proctor.core.evaluations import service as evaluation_service
 from proctor.core.identity.registry import Identity
 from proctor.core.submissions import service as submission_service
 from proctor.core.submissions.gates import Candidate
+from proctor.core.submissions.runner import GateRunner
 from proctor.core.suites import service as suite_service
 from proctor.models import AgentVersion
 from proctor.storage import migrate
@@ -46,6 +47,7 @@ class World:
                 now=now,
                 code_store=self.blobs,  # type: ignore[arg-type]
                 evaluation=evaluation_service.policy_from(self.settings),
+                runner=GateRunner(workers=0),
             )
         assert outcome.accepted, outcome.rejection
         assert outcome.version is not None

@@ -100,6 +100,8 @@ def check_name(c: Candidate, f: Facts) -> Rejection | None:
     """Letters, digits, spaces, '-', '_' and '.', 1-100 characters."""
     if NAME_RE.fullmatch(c.clean_name):
         return None
+    if c.oversized and c.agent_name is None:
+        return None  # the body was refused for its size before the name was read: say that, not this
     return Rejection(
         "name",
         "INVALID_AGENT_NAME",

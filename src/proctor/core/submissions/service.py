@@ -27,7 +27,6 @@ from proctor.core.submissions.gates import (
     Rejection,
     Verdict,
     cooldown_rejection,
-    judge,
 )
 from proctor.core.submissions.repository import SubmissionRepository
 from proctor.core.suites.repository import SuiteRepository
@@ -94,12 +93,22 @@ async def load_facts(
     )
 
 
+class Judge(Protocol):
+    async def judge(self, candidate: Candidate, facts: Facts, *, exhaustive: bool = False) -> Verdict: ...
+
+
 async def check(
-    session: AsyncSession, *, candidate: Candidate, identity: Identity, policy: Policy, now: datetime
+    session: AsyncSession,
+    *,
+    candidate: Candidate,
+    identity: Identity,
+    policy: Policy,
+    now: datetime,
+    runner: Judge,
 ) -> Outcome:
     """Dry run: every gate, nothing written."""
     facts = await load_facts(session, candidate=candidate, identity=identity, policy=policy, now=now)
-    verdict = judge(candidate, facts, exhaustive=True)
+    verdict = await runner.judge(candidate, facts, exhaustive=True)
     until = _cooldown_until(verdict.cooldown, facts, now)
     return Outcome(candidate.hotkey, True, verdict, verdict.rejection, next_allowed_at=until)
 
@@ -113,10 +122,11 @@ async def submit(
     now: datetime,
     code_store: CodeStore,
     evaluation: evaluation_service.Policy,
+    runner: Judge,
 ) -> Outcome:
     """Judge a submission and apply the outcome (cooldown, agent, version, work item, log) at once."""
     facts = await load_facts(session, candidate=candidate, identity=identity, policy=policy, now=now)
-    verdict = judge(candidate, facts)
+    verdict = await runner.judge(candidate, facts)
     repo = SubmissionRepository(session)
     rejection = verdict.rejection
     until = _cooldown_until(verdict.cooldown, facts, now)
@@ -128,7 +138,7 @@ async def submit(
             until, rejection = current, rejection or cooldown_rejection(current, now)
     agent = version = None
     if rejection is None:
-        agent, version = await _store_version(session, repo, candidate, facts, code_store, now)
+        agent, version = await _store_version(session, repo, candidate, facts, verdict, code_store, now)
         await evaluation_service.enqueue(session, version=version, policy=evaluation, now=now)
     repo.log(_event(candidate, rejection, version, now))
     await session.flush()
@@ -150,6 +160,7 @@ async def _store_version(
     repo: SubmissionRepository,
     candidate: Candidate,
     facts: Facts,
+    verdict: Verdict,
     code_store: CodeStore,
     now: datetime,
 ) -> tuple[Agent, AgentVersion]:
@@ -176,7 +187,7 @@ async def _store_version(
         blob_key=blob_key,
         state=QUEUED,
         submitted_at=now,
-        review_flags=[f.to_wire() for f in (candidate.report.flags if candidate.report else ())],
+        review_flags=[f.to_wire() for f in verdict.flags],
     )
     session.add(version)
     await session.flush()

@@ -78,6 +78,7 @@ async def submit_agent(request: Request, principal: MinerAuth, session: SessionD
             now=utcnow(),
             code_store=state.extras["blobs"],
             evaluation=evaluation_service.policy_from(settings),
+            runner=state.extras["gates"],
         )
     finally:
         if settings.rate_limit_enabled:
@@ -106,6 +107,7 @@ async def check_agent(request: Request, principal: MinerAuth, session: SessionDe
         identity=principal.identity,
         policy=submission_service.policy_from(state.settings),
         now=now,
+        runner=state.extras["gates"],
     )
     return outcome_response(outcome, now=now)
 
