@@ -23,6 +23,7 @@ from proctor.core import leases
 from proctor.core.evaluations import top as top_service
 from proctor.core.evaluations.aggregation import aggregate, valid_score
 from proctor.core.evaluations.repository import EvaluationRepository
+from proctor.core.scores import leaderboard
 from proctor.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from proctor.models import AgentVersion, EvaluationRun, Problem, RunProblemResult, ValidatorState, WorkItem
 from proctor.models.evaluations import ACTIVE_RUN_STATUSES
@@ -376,10 +377,13 @@ async def _settle(
         version.code_available_at = now + timedelta(seconds=policy.release_delay_seconds)
         await session.flush()
         await top_service.consider(session, version=version, margin=policy.top_margin, now=now)
+        leaderboard.invalidate_totals()
+        top_service.invalidate()
     elif item.failure_count >= policy.max_failures:
         item.status, item.closed_at = "DISCARDED", now
         version.state, version.discarded_at = "DISCARDED", now
         version.discard_reason = f"{item.failure_count} validators could not evaluate it"
+        top_service.invalidate()
     else:
         await _reset_version_state(repo, item)
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from proctor.core.cache import TTLCache, scope_of
 from proctor.core.evaluations.aggregation import Contender, challenge_threshold, dethrones
 from proctor.models import Agent, AgentVersion, HotkeyBan, TopHistory
 
@@ -65,8 +66,26 @@ class TopView:
     challenge_threshold: float | None
 
 
+# The top changes only when a version becomes eligible (or a holder is banned or discarded); a view a
+# couple of seconds old is what every replica serves at worst.
+_VIEWS: TTLCache[TopView] = TTLCache(2.0, maxsize=64)
+
+
+def invalidate() -> None:
+    """Forget cached top views (this process just changed who may hold the top)."""
+    _VIEWS.clear()
+
+
 async def current(session: AsyncSession, *, suite_id: int, margin: float) -> TopView:
     """The suite's top agent as validators should weight it (a banned or discarded holder is skipped)."""
+    key = (scope_of(session), suite_id, margin)
+    cached = _VIEWS.get(key)
+    if cached is not None:
+        return cached
+    return _VIEWS.put(key, await _compute(session, suite_id=suite_id, margin=margin))
+
+
+async def _compute(session: AsyncSession, *, suite_id: int, margin: float) -> TopView:
     row = await _incumbent_row_readonly(session, suite_id)
     incumbent = await _valid_incumbent(session, row)
     version_id = incumbent.agent_version_id if incumbent else await _best_eligible(session, suite_id)

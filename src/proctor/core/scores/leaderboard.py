@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from sqlalchemy import Select, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from proctor.core.cache import TTLCache, scope_of
 from proctor.models import Agent, AgentVersion, HotkeyBan, TopHistory
 
 
@@ -56,9 +56,11 @@ def _search(query: Select[tuple[AgentVersion, str, int]], q: str) -> Select[tupl
 
 
 # Totals over a whole suite change only when a version becomes eligible; a short cache keeps the
-# leaderboard an index range scan plus a page, whatever the number of eligible versions.
-_TOTALS: dict[tuple[int, str], tuple[float, tuple[int, int]]] = {}
-TOTALS_TTL_SECONDS = 2.0
+# leaderboard an index range scan plus a page, whatever the number of eligible versions. Replicas agree
+# within the TTL; the process that makes a version eligible clears its own copy at once.
+TOTALS_TTL_SECONDS = 10.0
+_TOTALS: TTLCache[tuple[int, int]] = TTLCache(TOTALS_TTL_SECONDS)
+_RECENT: TTLCache[int] = TTLCache(TOTALS_TTL_SECONDS, maxsize=4)
 
 
 async def page(
@@ -99,10 +101,10 @@ async def _versions(session: AsyncSession, ids: list[object]) -> dict[object, Ag
 
 
 async def _totals(session: AsyncSession, suite_id: int, search: str) -> tuple[int, int]:
-    key = (suite_id, search.lower())
+    key = (scope_of(session), suite_id, search.lower())
     cached = _TOTALS.get(key)
-    if cached and time.monotonic() - cached[0] < TOTALS_TTL_SECONDS:
-        return cached[1]
+    if cached is not None:
+        return cached
     query: Any = (
         select(func.count(), func.count(distinct(AgentVersion.miner_hotkey)))
         .select_from(AgentVersion)
@@ -112,22 +114,23 @@ async def _totals(session: AsyncSession, suite_id: int, search: str) -> tuple[in
     if search:
         query = _search(query, search)
     row = (await session.execute(query)).one()
-    value = (int(row[0]), int(row[1]))
-    if len(_TOTALS) > 256:
-        _TOTALS.clear()
-    _TOTALS[key] = (time.monotonic(), value)
-    return value
+    return _TOTALS.put(key, (int(row[0]), int(row[1])))
 
 
 def invalidate_totals() -> None:
-    """Drop cached totals (a version became eligible in this process)."""
+    """Drop cached totals (a version became eligible, or was discarded, in this process)."""
     _TOTALS.clear()
+    _RECENT.clear()
 
 
 async def submitted_since(session: AsyncSession, since: datetime) -> int:
-    """Agent versions submitted (across all suites) since `since`."""
+    """Agent versions submitted (across all suites) since `since` (cached like the totals)."""
+    key = (scope_of(session), int(since.timestamp() // TOTALS_TTL_SECONDS))
+    cached = _RECENT.get(key)
+    if cached is not None:
+        return cached
     query = select(func.count()).select_from(AgentVersion).where(AgentVersion.submitted_at >= since)
-    return int(await session.scalar(query) or 0)
+    return _RECENT.put(key, int(await session.scalar(query) or 0))
 
 
 async def _decorate(
