@@ -56,3 +56,9 @@ def client_ip(request: Request) -> str:
     """The client address the rate limiter and logs use (X-Forwarded-For only from trusted proxies)."""
     ip: str = request.scope.get("proctor.client_ip") or (request.client.host if request.client else "")
     return ip
+
+
+def public_base_url(request: Request) -> str:
+    """Where clients reach this server: PROCTOR_PUBLIC_URL, or the URL this request came in on."""
+    configured = state_of(request).settings.public_url
+    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")

@@ -86,22 +86,19 @@ class ValidatorView:
 
 
 async def validators(session: AsyncSession, *, listed: Iterable[Identity]) -> list[ValidatorView]:
-    """Non-banned validators: those holding a permit now, plus any that has been seen."""
+    """Validators proctor has seen that still hold a permit and are not banned."""
     repo = EvaluationRepository(session)
-    states = {s.hotkey: s for s in await repo.validator_states()}
-    permitted = {i.hotkey: i for i in listed}
+    permitted = {i.hotkey for i in listed if not i.banned}
     active = {
         run.validator_hotkey: (run, version, agent)
         for run, version, agent in await repo.active_runs_with_agents()
     }
-    hotkeys = sorted(set(states) | set(permitted))
     views = []
-    for hotkey in hotkeys:
-        identity = permitted.get(hotkey)
-        if identity is not None and identity.banned:
+    for state in sorted(await repo.validator_states(), key=lambda s: s.hotkey):
+        if state.hotkey not in permitted:
             continue
-        run, version, agent = active.get(hotkey, (None, None, None))
-        views.append(ValidatorView(hotkey, states.get(hotkey), run, version, agent))
+        run, version, agent = active.get(state.hotkey, (None, None, None))
+        views.append(ValidatorView(state.hotkey, state, run, version, agent))
     return views
 
 

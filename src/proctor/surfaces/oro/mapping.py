@@ -277,16 +277,16 @@ def to_validator_public(view: Any) -> wire.ValidatorPublic:
     return wire.ValidatorPublic(
         hotkey=view.hotkey,
         status="evaluating" if view.run is not None else "available",
-        registered_at=state.first_seen_at if state else datetime.fromtimestamp(0).astimezone(),
-        last_claim_at=state.last_claim_at if state else None,
-        last_seen_at=state.last_seen_at if state else None,
+        registered_at=state.first_seen_at,
+        last_claim_at=state.last_claim_at,
+        last_seen_at=state.last_seen_at,
         current_agent=current,
-        service_versions=state.service_versions if state else None,
-        cpu_pct=state.cpu_pct if state else None,
-        ram_pct=state.ram_pct if state else None,
-        disk_pct=state.disk_pct if state else None,
-        docker_container_count=state.docker_container_count if state else None,
-        metrics_reported_at=state.metrics_reported_at if state else None,
+        service_versions=state.service_versions,
+        cpu_pct=state.cpu_pct,
+        ram_pct=state.ram_pct,
+        disk_pct=state.disk_pct,
+        docker_container_count=state.docker_container_count,
+        metrics_reported_at=state.metrics_reported_at,
     )
 
 

@@ -14,7 +14,7 @@ from proctor.core.scores import leaderboard
 from proctor.core.submissions import service as submission_service
 from proctor.core.suites import service as suite_service
 from proctor.errors import SuiteNotFound
-from proctor.http.deps import SessionDep, state_of
+from proctor.http.deps import SessionDep, public_base_url, state_of
 from proctor.storage.base import utcnow
 from proctor.surfaces.oro import mapping, wire
 
@@ -220,6 +220,7 @@ async def get_artifact_download_url(
         now=now,
     )
     ttl = artifacts.URL_TTL_SECONDS
-    base = state.settings.public_url.rstrip("/") or str(request.base_url).rstrip("/")
-    url = await state.extras["blobs"].presign_get(key, expires_in=ttl, base_url=base, filename=filename)
+    url = await state.extras["blobs"].presign_get(
+        key, expires_in=ttl, base_url=public_base_url(request), filename=filename
+    )
     return wire.ArtifactDownloadResponse(download_url=url, expires_at=now + timedelta(seconds=ttl))

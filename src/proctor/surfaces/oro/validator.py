@@ -14,7 +14,7 @@ from proctor.core import leases
 from proctor.core.credentials import service as credential_service
 from proctor.core.evaluations import service as evaluation_service
 from proctor.errors import Conflict, ValidationFailed
-from proctor.http.deps import SessionDep, state_of
+from proctor.http.deps import SessionDep, public_base_url, state_of
 from proctor.storage.base import utcnow
 from proctor.storage.db import unit_of_work
 from proctor.surfaces.oro import mapping, wire
@@ -74,18 +74,13 @@ async def claim_work(request: Request, principal: ValidatorAuth) -> wire.ClaimWo
             return Response(status_code=204)
         miner, blob_key = claim.version.miner_hotkey, claim.version.blob_key
     code_url = await state.extras["blobs"].presign_get(
-        blob_key, expires_in=CODE_URL_TTL_SECONDS, base_url=_base_url(request), filename="agent.py"
+        blob_key, expires_in=CODE_URL_TTL_SECONDS, base_url=public_base_url(request), filename="agent.py"
     )
     async with unit_of_work(state.sessionmaker) as session:
         grant = await credential_service.mint_for_claim(
             session, hotkey=miner, settings=state.settings, ttl_seconds=state.settings.eval_lease_seconds * 10
         )
     return mapping.claim_response(claim, code_url, grant)
-
-
-def _base_url(request: Request) -> str:
-    configured = state_of(request).settings.public_url
-    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
 
 
 @router.post("/evaluation-runs/{eval_run_id}/heartbeat", response_model=wire.HeartbeatResponse)
@@ -187,7 +182,7 @@ async def presign_upload(
     upload = await state.extras["blobs"].presign_put(
         key,
         expires_in=UPLOAD_URL_TTL_SECONDS,
-        base_url=_base_url(request),
+        base_url=public_base_url(request),
         content_type=body.content_type,
         content_length=body.content_length,
     )
