@@ -42,8 +42,16 @@ class EvaluationRun(Base):
 
     __tablename__ = "evaluation_runs"
     __table_args__ = (
-        # Distinct validators: a validator evaluates a work item at most once.
-        UniqueConstraint("work_item_id", "validator_hotkey"),
+        # Distinct validators: a validator evaluates a work item at most once -- except that a run it
+        # let lapse (STALE) does not count, so a restarted validator can pick the item up again.
+        Index(
+            "uq_evaluation_runs_one_live_per_item_validator",
+            "work_item_id",
+            "validator_hotkey",
+            unique=True,
+            postgresql_where=text("status NOT IN ('STALE', 'CANCELLED')"),
+            sqlite_where=text("status NOT IN ('STALE', 'CANCELLED')"),
+        ),
         # No validator ever holds two active runs, whatever races happen above.
         Index(
             "uq_evaluation_runs_one_active_per_validator",

@@ -134,6 +134,13 @@ class TestLease:
             item = await s.scalar(select(WorkItem).where(WorkItem.agent_version_id == version.id))
             assert item is not None and item.active_count == 1
 
+    async def test_a_validator_may_retake_an_item_after_letting_its_lease_lapse(self, world: World) -> None:
+        version = await world.submit(miner(1), now=T0)
+        a = await claim(world, "val-a")
+        assert a is not None
+        again = await claim(world, "val-a", now=T0 + timedelta(seconds=61))
+        assert again is not None and again.version.id == version.id and again.run.id != a.run.id
+
     async def test_claim_reaps_inline(self, world: World) -> None:
         await world.submit(miner(1), now=T0)
         assert await claim(world, "val-a") is not None

@@ -26,9 +26,14 @@ class EvaluationRepository:
         self.session = session
 
     def next_item_query(self, validator: str) -> Select[WorkItem]:
-        """Open work items this validator has not run, oldest first, that still need a validator."""
+        """Open work items this validator has not run, oldest first, that still need a validator.
+
+        A run the validator let lapse (STALE) does not count as having run it.
+        """
         already = select(EvaluationRun.id).where(
-            EvaluationRun.work_item_id == WorkItem.id, EvaluationRun.validator_hotkey == validator
+            EvaluationRun.work_item_id == WorkItem.id,
+            EvaluationRun.validator_hotkey == validator,
+            EvaluationRun.status.not_in(("STALE", "CANCELLED")),
         )
         return (
             select(WorkItem)

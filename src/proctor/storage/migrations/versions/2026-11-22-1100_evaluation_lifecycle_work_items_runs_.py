@@ -133,13 +133,17 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_evaluation_runs")),
-        sa.UniqueConstraint(
-            "work_item_id", "validator_hotkey", name=op.f("uq_evaluation_runs_work_item_id_validator_hotkey")
-        ),
     )
     with op.batch_alter_table("evaluation_runs", schema=None) as batch_op:
         batch_op.create_index("ix_evaluation_runs_status_lease", ["status", "lease_expires_at"], unique=False)
         batch_op.create_index("ix_evaluation_runs_version", ["agent_version_id"], unique=False)
+        batch_op.create_index(
+            "uq_evaluation_runs_one_live_per_item_validator",
+            ["work_item_id", "validator_hotkey"],
+            unique=True,
+            postgresql_where=sa.text("status NOT IN ('STALE', 'CANCELLED')"),
+            sqlite_where=sa.text("status NOT IN ('STALE', 'CANCELLED')"),
+        )
         batch_op.create_index(
             "uq_evaluation_runs_one_active_per_validator",
             ["validator_hotkey"],
@@ -189,6 +193,11 @@ def downgrade() -> None:
             "uq_evaluation_runs_one_active_per_validator",
             postgresql_where=sa.text("status IN ('CLAIMED', 'RUNNING')"),
             sqlite_where=sa.text("status IN ('CLAIMED', 'RUNNING')"),
+        )
+        batch_op.drop_index(
+            "uq_evaluation_runs_one_live_per_item_validator",
+            postgresql_where=sa.text("status NOT IN ('STALE', 'CANCELLED')"),
+            sqlite_where=sa.text("status NOT IN ('STALE', 'CANCELLED')"),
         )
         batch_op.drop_index("ix_evaluation_runs_version")
         batch_op.drop_index("ix_evaluation_runs_status_lease")
