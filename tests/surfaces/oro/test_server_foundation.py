@@ -110,12 +110,23 @@ def test_authentication_refusals_over_http(
     unregistered = httpx.get(url, headers=oro_headers(DAVE)).json()
     assert unregistered["registered"] is False
 
+    # Roles on the real miner and validator routes.
+    agents, claim = server.base_url + "/v1/miner/agents", server.base_url + "/v1/validator/work/claim"
+    assert httpx.get(agents, headers=oro_headers(BOB)).status_code == 200
+    unregistered = httpx.get(agents, headers=oro_headers(DAVE))
+    assert unregistered.status_code == 403 and unregistered.json()["detail"]["code"] == "NOT_REGISTERED"
+    no_permit = httpx.post(claim, headers=oro_headers(BOB))
+    assert no_permit.status_code == 403 and no_permit.json()["detail"]["code"] == "NOT_REGISTERED_AS_VALIDATOR"
+    assert httpx.post(claim, headers=oro_headers(ALICE)).status_code == 204
+
     banned = cli(backend_env, "admin", "hotkey", "ban", CHARLIE.ss58_address, "--reason", "test")
     assert banned.returncode == 0, banned.stderr
     deadline = time.monotonic() + 10
     while not httpx.get(url, headers=oro_headers(CHARLIE)).json()["banned"]:
         assert time.monotonic() < deadline
         time.sleep(0.2)
+    refused = httpx.get(agents, headers=oro_headers(CHARLIE))
+    assert refused.status_code == 403 and "banned" in refused.text
 
 
 @pytest.mark.postgres
