@@ -6,14 +6,16 @@ admin command writes the same database the server reads.
 
 from __future__ import annotations
 
+import json
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -50,7 +52,7 @@ class Settings(BaseSettings):
     registry_max_age_seconds: float = 1200.0
     chain_network: str = "finney"
     chain_netuid: int = 0
-    admin_hotkeys: list[str] = Field(default_factory=list)
+    admin_hotkeys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     validator_min_stake: float = 0.0
 
     # ORO request auth (reference §3).
@@ -65,7 +67,7 @@ class Settings(BaseSettings):
     rate_limit_submit: str = "1/minute"
     rate_limit_auth_challenge: str = "10/minute"
     rate_limit_auth_session: str = "5/minute"
-    trusted_proxies: list[str] = Field(default_factory=list)
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     # Submissions (reference oro-api §4.3, §8).
     submission_max_bytes: int = 1024 * 1024
@@ -86,7 +88,7 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float = 5.0
     run_jobs: bool = True  # run periodic jobs inside `proctor serve` (one replica at a time on PostgreSQL)
 
-    surfaces: list[str] = Field(default_factory=lambda: ["oro"])
+    surfaces: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["oro"])
     db_pool_size: int = 10
     db_pool_overflow: int = 20
     health_db_timeout_seconds: float = 2.0
@@ -148,8 +150,10 @@ class Settings(BaseSettings):
     @field_validator("admin_hotkeys", "surfaces", "trusted_proxies", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
-        # Environment variables carry lists as "a,b,c" as well as JSON.
-        if isinstance(value, str) and not value.strip().startswith("["):
+        # Environment variables carry lists as "a,b,c" or as JSON ('["a","b"]').
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
