@@ -12,8 +12,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-serve: $(STAMP)  ## install and start proctor on the embedded defaults (SQLite + local folder)
-	$(BIN)/proctor serve
+serve: $(STAMP)  ## install, then run the demo: proctor on the embedded defaults with a miner and two validators
+	$(BIN)/proctor demo
 
 test: $(STAMP)  ## install and run the whole test suite (CI=true makes PostgreSQL/Redis tests mandatory)
 	$(BIN)/python -m pytest -q
@@ -25,4 +25,4 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .proctor .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .proctor .proctor-demo .pytest_cache .mypy_cache .ruff_cache

@@ -43,3 +43,10 @@ def test_dev_secret_is_created_once_per_data_dir(tmp_path: Path) -> None:
     first = Settings(data_dir=tmp_path).effective_secret_key
     assert len(first) == 64 and Settings(data_dir=tmp_path).effective_secret_key == first
     assert (tmp_path / "dev-secret.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_malformed_rate_limit_stops_start_up() -> None:
+    with pytest.raises(ValueError, match="rate_limit_submit"):
+        Settings(rate_limit_submit="once a fortnight-ish")
+    with pytest.raises(ValueError, match="compute_rate_limit_job_ops"):
+        Settings(compute_rate_limit_job_ops="lots")

@@ -158,6 +158,19 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _rate_limits_parse(self) -> Settings:
+        # A typo in a limit must stop the server at start-up, not turn requests into 500s later.
+        from limits import parse
+
+        for name, value in self.model_dump().items():
+            if name.startswith(("rate_limit_", "compute_rate_limit_")) and isinstance(value, str):
+                try:
+                    parse(value)
+                except ValueError as exc:
+                    raise ValueError(f"{name}={value!r} is not a rate limit such as '100/minute'") from exc
+        return self
+
+    @model_validator(mode="after")
     def _production_guards(self) -> Settings:
         if self.env == Env.PRODUCTION:
             if self.secret_key.strip().lower() in PLACEHOLDER_SECRETS or len(self.secret_key) < 32:

@@ -7,6 +7,7 @@ message is signed and how the header values are parsed.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -101,3 +102,115 @@ def verify_oro_headers(
     if not verify_signature(hotkey, message, str(headers["X-Signature"])):
         raise AuthError("Invalid signature", code="INVALID_SIGNATURE", status_code=401)
     return SignedHeaders(hotkey=hotkey, timestamp=timestamp, nonce=nonce)
+
+
+# --- BitSOTA Pool header scheme (reference pool-api §2.1, §2.2) ------------------------------------
+
+POOL_HEADERS = ("X-Key", "X-Timestamp", "X-Signature")
+POOL_SKEW_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class PoolSignature:
+    hotkey: str
+    timestamp: int
+
+
+def pool_auth_message(timestamp: str | int) -> str:
+    """What a Pool wallet-signed request signs."""
+    return f"auth:{timestamp}"
+
+
+def pool_recipient_message(timestamp: str | int, recipient_coldkey: str) -> str:
+    """What a Pool recipient-coldkey update signs: it binds the timestamp and the new recipient."""
+    return f"recipient_coldkey:update:{timestamp}:{recipient_coldkey}"
+
+
+def verify_pool_headers(
+    headers: Mapping[str, str | None],
+    *,
+    now: float,
+    skew_seconds: int = POOL_SKEW_SECONDS,
+    recipient_coldkeys: tuple[str, ...] = (),
+) -> PoolSignature:
+    """Validate Pool's `X-Key`/`X-Timestamp`/`X-Signature`; raise `AuthError` (401) on the first failure.
+
+    Without `recipient_coldkeys` the signed message is `auth:{X-Timestamp}`; with them it is the
+    recipient-update message, accepted for any of the given spellings of the recipient (the client
+    strips whitespace before signing; a caller may pass the raw value as a fallback). The signature
+    is hex with or without `0x`; bittensor-wallet also accepts polkadot.js's `<Bytes>` wrapper.
+    """
+    missing = [name for name in POOL_HEADERS if not headers.get(name)]
+    if missing:
+        raise AuthError(
+            f"Missing authentication headers: {', '.join(missing)}", code="MISSING_HEADERS", status_code=401
+        )
+    return _verify_pool(
+        str(headers["X-Key"]),
+        str(headers["X-Timestamp"]),
+        str(headers["X-Signature"]),
+        now=now,
+        skew_seconds=skew_seconds,
+        recipient_coldkeys=recipient_coldkeys,
+    )
+
+
+def verify_pool_body(
+    public_address: str,
+    signature: str,
+    message: str,
+    *,
+    now: float,
+    skew_seconds: int = POOL_SKEW_SECONDS,
+    recipient_coldkeys: tuple[str, ...] = (),
+) -> PoolSignature:
+    """The body copy of Pool's auth that newer clients also send (`public_address`, `signature`,
+    `message`), accepted when the headers are absent. `message` must be the scheme's own message
+    (`auth:{ts}`, or the recipient-update message when `recipient_coldkeys` are given): only its
+    timestamp is taken from it, the message actually verified is rebuilt here.
+    """
+    prefix = "recipient_coldkey:update:" if recipient_coldkeys else "auth:"
+    timestamp = message.removeprefix(prefix).split(":", 1)[0] if message.startswith(prefix) else ""
+    if not timestamp:
+        raise AuthError("Invalid auth message", code="INVALID_MESSAGE", status_code=401)
+    return _verify_pool(
+        public_address,
+        timestamp,
+        signature,
+        now=now,
+        skew_seconds=skew_seconds,
+        recipient_coldkeys=recipient_coldkeys,
+    )
+
+
+def _verify_pool(
+    hotkey: str,
+    raw_timestamp: str,
+    signature: str,
+    *,
+    now: float,
+    skew_seconds: int,
+    recipient_coldkeys: tuple[str, ...] = (),
+) -> PoolSignature:
+    if not is_valid_ss58(hotkey):
+        raise AuthError("Invalid X-Key: not an SS58 address", code="INVALID_HOTKEY_FORMAT", status_code=401)
+    if not raw_timestamp.isascii() or not raw_timestamp.isdigit() or len(raw_timestamp) > 12:
+        raise AuthError(
+            "Invalid X-Timestamp: expected unix seconds", code="INVALID_TIMESTAMP", status_code=401
+        )
+    timestamp = int(raw_timestamp)
+    if abs(now - timestamp) > skew_seconds:
+        raise AuthError(
+            f"Timestamp outside the allowed window (±{skew_seconds} s)",
+            code="TIMESTAMP_SKEW",
+            status_code=401,
+        )
+    if recipient_coldkeys:
+        messages = [
+            pool_recipient_message(raw_timestamp, coldkey) for coldkey in dict.fromkeys(recipient_coldkeys)
+        ]
+    else:
+        messages = [pool_auth_message(raw_timestamp)]
+    if not any(verify_signature(hotkey, message.encode(), signature) for message in messages):
+        raise AuthError("Invalid signature", code="INVALID_SIGNATURE", status_code=401)
+    return PoolSignature(hotkey=hotkey, timestamp=timestamp)

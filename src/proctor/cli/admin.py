@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from proctor.cli import epochs
 from proctor.cli.common import console, err_console, ok, run_in_transaction, settings_from
 from proctor.core.identity import service as identity_service
 from proctor.core.suites import service as suite_service
@@ -20,6 +21,7 @@ suite_app = typer.Typer(help="Problem suites: import, activate, list.", no_args_
 hotkey_app = typer.Typer(help="Hotkeys: register, grant validator permits, ban, unban.", no_args_is_help=True)
 app.add_typer(suite_app, name="suite")
 app.add_typer(hotkey_app, name="hotkey")
+app.add_typer(epochs.app, name="epoch")
 
 MAX_SUITE_FILE_BYTES = 256 * 1024 * 1024
 

@@ -1,9 +1,17 @@
 """ORM models. Importing this package registers every table on `Base.metadata` (Alembic needs that)."""
 
 from proctor.models.agents import Agent, AgentVersion, MinerCooldown, SubmissionEvent
+from proctor.models.compute import ComputeAssignment, ComputeClient, ComputeEarning, ComputeJob, ComputeMiner
 from proctor.models.credentials import InferenceCredential, InferencePreference
 from proctor.models.evaluations import EvaluationRun, RunProblemResult, TopHistory, ValidatorState, WorkItem
 from proctor.models.identity import AuthSession, HotkeyBan, HotkeyGrant
+from proctor.models.rewards import (
+    RecipientColdkey,
+    RecipientColdkeyChange,
+    RewardClaim,
+    RewardEpoch,
+    RewardLeaf,
+)
 from proctor.models.suites import Problem, Suite
 from proctor.storage.base import Base
 
@@ -12,6 +20,11 @@ __all__ = [
     "AgentVersion",
     "AuthSession",
     "Base",
+    "ComputeAssignment",
+    "ComputeClient",
+    "ComputeEarning",
+    "ComputeJob",
+    "ComputeMiner",
     "EvaluationRun",
     "HotkeyBan",
     "HotkeyGrant",
@@ -19,6 +32,11 @@ __all__ = [
     "InferencePreference",
     "MinerCooldown",
     "Problem",
+    "RecipientColdkey",
+    "RecipientColdkeyChange",
+    "RewardClaim",
+    "RewardEpoch",
+    "RewardLeaf",
     "RunProblemResult",
     "SubmissionEvent",
     "Suite",

@@ -116,7 +116,9 @@ def test_authentication_refusals_over_http(
     unregistered = httpx.get(agents, headers=oro_headers(DAVE))
     assert unregistered.status_code == 403 and unregistered.json()["detail"]["code"] == "NOT_REGISTERED"
     no_permit = httpx.post(claim, headers=oro_headers(BOB))
-    assert no_permit.status_code == 403 and no_permit.json()["detail"]["code"] == "NOT_REGISTERED_AS_VALIDATOR"
+    assert (
+        no_permit.status_code == 403 and no_permit.json()["detail"]["code"] == "NOT_REGISTERED_AS_VALIDATOR"
+    )
     assert httpx.post(claim, headers=oro_headers(ALICE)).status_code == 204
 
     banned = cli(backend_env, "admin", "hotkey", "ban", CHARLIE.ss58_address, "--reason", "test")
