@@ -78,9 +78,16 @@ async def lock_next(session: AsyncSession, query: Select[Any]) -> Any:
     return row
 
 
+async def _locked(session: AsyncSession, spec: LeaseSpec, lease_id: Any) -> Any:
+    return await session.scalar(select(spec.model).where(spec.model.id == lease_id).with_for_update())
+
+
 async def hold(session: AsyncSession, spec: LeaseSpec, *, lease_id: Any, owner: str, now: datetime) -> Any:
     """Lock a lease row and check that `owner` may still write to it (raises the spec's errors)."""
-    row = await session.scalar(select(spec.model).where(spec.model.id == lease_id).with_for_update())
+    return _check(spec, await _locked(session, spec, lease_id), owner=owner, now=now)
+
+
+def _check(spec: LeaseSpec, row: Any, *, owner: str, now: datetime) -> Any:
     if row is None:
         raise LeaseNotFound(f"{spec.noun.capitalize()} not found", code=spec.not_found_code)
     if _owner(spec, row) != owner:
@@ -116,10 +123,10 @@ async def finish(
     session: AsyncSession, spec: LeaseSpec, *, lease_id: Any, owner: str, now: datetime, status: str
 ) -> Finish:
     """Move a lease to a terminal `status`. Repeating the same completion is a no-op, not an error."""
-    row = await session.scalar(select(spec.model).where(spec.model.id == lease_id).with_for_update())
+    row = await _locked(session, spec, lease_id)
     if row is not None and _owner(spec, row) == owner and row.status == status:
         return Finish(row, changed=False)
-    row = await hold(session, spec, lease_id=lease_id, owner=owner, now=now)
+    row = _check(spec, row, owner=owner, now=now)
     row.status = status
     if hasattr(row, "completed_at"):
         row.completed_at = now

@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proctor.models import (
@@ -103,14 +105,33 @@ class EvaluationRepository:
     async def result(self, run_id: uuid.UUID, problem_id: uuid.UUID) -> RunProblemResult | None:
         return await self.session.get(RunProblemResult, (run_id, problem_id))
 
-    async def count_done(self, run_id: uuid.UUID, statuses: Sequence[str]) -> int:
-        query = select(func.count()).where(
-            RunProblemResult.run_id == run_id, RunProblemResult.status.in_(statuses)
-        )
-        return int(await self.session.scalar(query) or 0)
-
     async def validator_state(self, hotkey: str) -> ValidatorState | None:
         return await self.session.get(ValidatorState, hotkey)
+
+    async def touch_validator(
+        self,
+        hotkey: str,
+        *,
+        now: datetime,
+        claimed: bool,
+        service_versions: dict[str, Any] | None,
+        metrics: dict[str, Any] | None,
+    ) -> None:
+        """Record that a validator was seen (one upsert: this runs on every claim and heartbeat)."""
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        values: dict[str, Any] = {"hotkey": hotkey, "first_seen_at": now, "last_seen_at": now}
+        if claimed:
+            values["last_claim_at"] = now
+        if service_versions:
+            values["service_versions"] = service_versions
+        if metrics:
+            values.update(metrics, metrics_reported_at=now)
+        upsert = insert(ValidatorState).values(**values)
+        changed = {k: upsert.excluded[k] for k in values if k not in ("hotkey", "first_seen_at")}
+        await self.session.execute(
+            upsert.on_conflict_do_update(index_elements=[ValidatorState.hotkey], set_=changed)
+        )
 
     async def validator_states(self) -> Sequence[ValidatorState]:
         return (await self.session.scalars(select(ValidatorState))).all()

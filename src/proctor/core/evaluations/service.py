@@ -20,12 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proctor.core import leases
+from proctor.core.cache import TTLCache, scope_of
 from proctor.core.evaluations import top as top_service
 from proctor.core.evaluations.aggregation import aggregate, valid_score
 from proctor.core.evaluations.repository import EvaluationRepository
 from proctor.core.scores import leaderboard
 from proctor.errors import BadRequest, Conflict, NotFound, ValidationFailed
-from proctor.models import AgentVersion, EvaluationRun, Problem, RunProblemResult, ValidatorState, WorkItem
+from proctor.models import AgentVersion, EvaluationRun, Problem, RunProblemResult, WorkItem
 from proctor.models.evaluations import ACTIVE_RUN_STATUSES
 
 TERMINAL_RUN = frozenset({"SUCCESS", "FAILED", "TIMED_OUT", "STALE", "CANCELLED"})
@@ -132,11 +133,15 @@ async def claim(
 ) -> Claim | None:
     """FIFO claim of the oldest open item this validator has not run; None when there is none."""
     repo = EvaluationRepository(session)
-    await reap_expired(session, now=now)
     await _record_validator(session, validator=validator, now=now, report=report, claimed=True)
-    if await repo.active_run_of(validator) is not None:
-        raise AtCapacity()
+    active = await repo.active_run_of(validator)
+    if active is not None:
+        if active.lease_expires_at > now:
+            raise AtCapacity()
+        await reap_expired(session, now=now)  # its own lapsed run: free it now, not at the next reaper tick
     item: WorkItem | None = await leases.lock_next(session, repo.next_item_query(validator))
+    if item is None and await reap_expired(session, now=now):
+        item = await leases.lock_next(session, repo.next_item_query(validator))  # a lapsed slot came back
     if item is None:
         return None
     version = await repo.version(item.agent_version_id, lock=True)
@@ -152,15 +157,15 @@ async def claim(
         lease_expires_at=now + timedelta(seconds=policy.lease_seconds),
         service_versions=dict(report.service_versions) if report and report.service_versions else None,
     )
-    try:
-        async with session.begin_nested():  # the database's one-active-run rule is the last word
-            session.add(run)
-    except IntegrityError:
-        raise AtCapacity() from None
+    session.add(run)
     item.active_count += 1
     if version.state in ("QUEUED", "RECEIVED"):
         version.state = "RUNNING"
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        # A concurrent claim by the same validator won: the database's one-active-run rule decides.
+        raise AtCapacity() from None
     return Claim(run=run, item=item, version=version)
 
 
@@ -188,23 +193,24 @@ async def heartbeat(
 async def _record_validator(
     session: AsyncSession, *, validator: str, now: datetime, report: HostReport | None, claimed: bool
 ) -> None:
-    state = await EvaluationRepository(session).validator_state(validator)
-    if state is None:
-        state = ValidatorState(hotkey=validator, first_seen_at=now, last_seen_at=now)
-        session.add(state)
-    state.last_seen_at = now
-    if claimed:
-        state.last_claim_at = now
-    if report is not None:
-        if report.service_versions:
-            state.service_versions = dict(report.service_versions)
-        if any(
-            v is not None
-            for v in (report.cpu_pct, report.ram_pct, report.disk_pct, report.docker_container_count)
-        ):
-            state.cpu_pct, state.ram_pct = report.cpu_pct, report.ram_pct
-            state.disk_pct, state.docker_container_count = report.disk_pct, report.docker_container_count
-            state.metrics_reported_at = now
+    metrics = None
+    if report is not None and any(
+        v is not None
+        for v in (report.cpu_pct, report.ram_pct, report.disk_pct, report.docker_container_count)
+    ):
+        metrics = {
+            "cpu_pct": report.cpu_pct,
+            "ram_pct": report.ram_pct,
+            "disk_pct": report.disk_pct,
+            "docker_container_count": report.docker_container_count,
+        }
+    await EvaluationRepository(session).touch_validator(
+        validator,
+        now=now,
+        claimed=claimed,
+        service_versions=dict(report.service_versions) if report and report.service_versions else None,
+        metrics=metrics,
+    )
 
 
 # --- progress -------------------------------------------------------------------------------------
@@ -238,16 +244,18 @@ async def progress(
     """Merge per-problem results: a field a later update omits (or sends as null) is never wiped."""
     run = await leases.hold(session, RUN_LEASES, lease_id=run_id, owner=validator, now=now)
     repo = EvaluationRepository(session)
-    known = await repo.suite_problem_ids(run.suite_id)
+    known = await suite_problem_ids(session, run.suite_id)
     unknown = [str(u.problem_id) for u in updates if u.problem_id not in known]
     if unknown:
         raise BadRequest(
             f"Unknown problem id(s) for this run's suite: {', '.join(unknown[:5])}", code="INVALID_PROBLEM_ID"
         )
+    # One read of the run's rows, then one batched flush: validators resend everything every 10 s.
+    rows = {row.problem_id: row for row in await repo.problem_results([run.id])}
     for update in updates:
-        row = await repo.result(run.id, update.problem_id)
+        row = rows.get(update.problem_id)
         if row is None:
-            row = RunProblemResult(run_id=run.id, problem_id=update.problem_id, status=update.status)
+            row = rows[update.problem_id] = RunProblemResult(run_id=run.id, problem_id=update.problem_id)
             session.add(row)
         row.status = update.status
         for name in MERGED_FIELDS:
@@ -255,11 +263,25 @@ async def progress(
             if value is not None:
                 setattr(row, name, value)
         row.updated_at = now
-    await session.flush()
     run.progress_total = len(known)
-    run.progress_done = await repo.count_done(run.id, DONE_PROBLEM)
+    run.progress_done = sum(1 for row in rows.values() if row.status in DONE_PROBLEM)
     await session.flush()
     return run
+
+
+# A suite's problems never change once imported, so their ids are cached per database and suite.
+_PROBLEM_IDS: TTLCache[frozenset[uuid.UUID]] = TTLCache(3600, maxsize=64)
+
+
+async def suite_problem_ids(session: AsyncSession, suite_id: int) -> frozenset[uuid.UUID]:
+    """The problem ids of a suite."""
+    key = (scope_of(session), suite_id)
+    cached = _PROBLEM_IDS.get(key)
+    if cached is None:
+        cached = _PROBLEM_IDS.put(
+            key, frozenset(await EvaluationRepository(session).suite_problem_ids(suite_id))
+        )
+    return cached
 
 
 async def check_upload(
@@ -278,7 +300,7 @@ async def check_upload(
     run = await repo.run(run_id)
     if run is None:
         raise NotFound("Evaluation run not found", code="EVAL_RUN_NOT_FOUND")
-    if problem_id not in await repo.suite_problem_ids(run.suite_id):
+    if problem_id not in await suite_problem_ids(session, run.suite_id):
         raise NotFound("Problem not found in this run's suite", code="PROBLEM_NOT_FOUND")
     run = await leases.hold(session, RUN_LEASES, lease_id=run_id, owner=validator, now=now)
     if content_length <= 0:
