@@ -29,7 +29,7 @@ from proctor.storage.blobs import create_blob_store
 from proctor.storage.db import create_engine, create_sessionmaker
 from proctor.storage.kv import EphemeralStore, MemoryStore, RedisStore
 from proctor.storage.ratelimit import RateLimiter
-from proctor.worker.jobs import default_jobs
+from proctor.worker.jobs import all_jobs
 from proctor.worker.periodic import run_forever
 
 log = structlog.get_logger(__name__)
@@ -122,9 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop = asyncio.Event()
         tasks = [asyncio.create_task(state.registry.run_refresher(stop), name="registry-refresh")]
         if settings.run_jobs:
-            jobs = default_jobs(settings)
-            for module in modules:
-                jobs += module.jobs(settings) if hasattr(module, "jobs") else []
+            jobs = all_jobs(settings, modules)
             tasks += [
                 asyncio.create_task(run_forever(state.sessionmaker, job, stop), name=job.name) for job in jobs
             ]

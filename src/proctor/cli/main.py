@@ -71,6 +71,39 @@ def serve(
     )
 
 
+@app.command()
+def worker(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
+) -> None:
+    """Run the periodic jobs (lease reaping, epoch publication, …) without serving HTTP.
+
+    For deployments that start API replicas with PROCTOR_RUN_JOBS=false; with several workers on
+    PostgreSQL each job still runs on one of them at a time.
+    """
+    import signal
+
+    from proctor.app import prepare_database, surface_modules
+    from proctor.logging import configure_logging
+    from proctor.worker.jobs import run_all
+
+    if config is not None:
+        ctx.find_root().obj = {"config": config}
+    settings = settings_from(ctx)
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    async def main() -> None:
+        await prepare_database(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        ok("worker started", surfaces=",".join(settings.surfaces))
+        await run_all(settings, surface_modules(settings), stop)
+
+    asyncio.run(main())
+
+
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context, revision: str = "heads") -> None:
     """Apply migrations."""
