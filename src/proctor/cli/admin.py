@@ -11,17 +11,23 @@ import typer
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from proctor.cli import epochs
+from proctor.cli import compute, epochs
 from proctor.cli.common import console, err_console, ok, run_in_transaction, settings_from
 from proctor.core.identity import service as identity_service
 from proctor.core.suites import service as suite_service
 
-app = typer.Typer(help="Operator commands: suites, hotkeys, secrets.", no_args_is_help=True)
+app = typer.Typer(
+    help="Operator commands: suites, hotkeys, epochs, compute miners and client keys, secrets.",
+    no_args_is_help=True,
+)
 suite_app = typer.Typer(help="Problem suites: import, activate, list.", no_args_is_help=True)
 hotkey_app = typer.Typer(help="Hotkeys: register, grant validator permits, ban, unban.", no_args_is_help=True)
 app.add_typer(suite_app, name="suite")
 app.add_typer(hotkey_app, name="hotkey")
 app.add_typer(epochs.app, name="epoch")
+# The compute marketplace's operator commands, also under `proctor admin` where operators look first.
+app.add_typer(compute.miners_app, name="compute-miners")
+app.add_typer(compute.clients_app, name="compute-clients")
 
 MAX_SUITE_FILE_BYTES = 256 * 1024 * 1024
 
