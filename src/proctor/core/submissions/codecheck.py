@@ -26,13 +26,16 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import operator
 import re
 import string
-from collections.abc import Callable, Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import compress, repeat
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 
 class RuleClass(StrEnum):
@@ -587,12 +590,36 @@ _REROOT: Final = frozenset(
 )
 
 _BUILTIN_NAMES: Final = frozenset(dir(builtins))
-_EMPTY: Final[frozenset[str]] = frozenset()
 _GLOBALS: Final = "<globals>"
 _TYPE: Final = "<type>"
 _DYNAMIC: Final = "<dynamic>"
 _PATH: Final = "pathlib.Path()"
 _REF: Final = "<ref>"  # some object reached from a module, type or builtins: not user data
+_PATH_MAKERS: Final = frozenset(
+    {
+        *_PATH_CLASSES,
+        *(f"{cls}.{method}" for cls in _PATH_CLASSES for method in _PATH_CLASSMETHODS),
+        *(f"{_PATH}.{method}" for method in _PATH_METHODS),
+    }
+)
+# Callees that _call_special looks at, and callees that some check of a call acts on.
+_SPECIAL_CALLS: Final = frozenset(
+    {"builtins.getattr", "inspect.getattr_static", "builtins.vars", "builtins.type"}
+    | _IMPORTERS
+    | _NAMESPACES
+    | _PATH_MAKERS
+)
+_CHECKED_CALLS: Final = frozenset(
+    _GETATTR_LIKE | _ATTR_GETTERS | _NAMESPACES | {"builtins.vars"} | _OPENERS.keys() | _CALL_ONLY.keys()
+)
+_EMPTY: Final[frozenset[str]] = frozenset()
+_MISSING: Final = object()
+_CONSTANT: Final = ast.Constant
+_NAME: Final = ast.Name
+_CONSTANT_VALUES: Final = (str, bytes, int)  # the constants that fold
+_SIZED_VALUES: Final = (str, bytes, tuple)  # folded values whose length counts against the budget
+_NAME_ID: Final = operator.attrgetter("id")
+_POSITION: Final = operator.attrgetter("lineno", "col_offset")
 
 
 def _key_tree() -> frozenset[str]:
@@ -644,6 +671,7 @@ def _too_complex_report(message: str) -> Report:
 # --------------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked the same paths over and over
 def _reroot(path: str) -> str:
     parts = path.split(".")
     for i in range(len(parts) - 1, 0, -1):
@@ -652,6 +680,7 @@ def _reroot(path: str) -> str:
     return path
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked the same paths over and over
 def _extend(path: str, attr: str) -> str:
     """The canonical path of ``attr`` looked up on ``path``."""
     if path == _DYNAMIC:
@@ -667,6 +696,7 @@ def _extend(path: str, attr: str) -> str:
     return _canonical(_reroot(f"{path}.{attr}"))
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked the same paths over and over
 def _canonical(path: str) -> str:
     """Keep paths inside the policy key tree; collapse the rest so alias sets stay small.
 
@@ -683,6 +713,7 @@ def _canonical(path: str) -> str:
     return _REF
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked the same paths over and over
 def _classify(path: str, *, via_name: bool = False) -> tuple[str, str, str, bool] | None:
     """(rule, subject, why, is_module) for a dangerous path; longest known prefix wins."""
     if path.startswith("<"):
@@ -701,6 +732,7 @@ def _classify(path: str, *, via_name: bool = False) -> tuple[str, str, str, bool
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and asked the same paths over and over
 def _flag_for(path: str) -> tuple[str, str] | None:
     parts = path.split(".")
     for i in range(len(parts), 0, -1):
@@ -1029,8 +1061,7 @@ class _AnswerMatcher:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Binding:
+class _Binding(NamedTuple):  # a tuple: much cheaper to build than a frozen dataclass
     kind: str  # import | expr (exact value) | elem (part of value) | def | class | opaque
     node: ast.AST | None = None
     path: str = ""
@@ -1038,7 +1069,15 @@ class _Binding:
     end: tuple[int, int] = (0, 0)
 
 
+# _Binding from a 5-tuple without the keyword-handling __new__ (collection calls it per name).
+_new_binding: Final[Callable[[tuple[str, ast.AST | None, str, bool, tuple[int, int]]], _Binding]] = (
+    functools.partial(tuple.__new__, _Binding)  # type: ignore[arg-type]
+)
+_OPAQUE: Final = _Binding("opaque")
+
+
 _SCOPES: Final = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+_RESULTS: Final = (ast.Return, ast.Yield, ast.YieldFrom)
 _CHILD_FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
 
 
@@ -1058,39 +1097,378 @@ def _children(node: ast.AST) -> list[ast.AST]:
     return found
 
 
-class _Index:
-    """Iterative pre-order index: nodes, parents, nesting depth and each function's results."""
+# What the one-pass scan does at a node, besides collecting bindings and queueing checks.
+_PLAIN, _ATTRIBUTE, _CALL, _SUBSCRIPT, _BIN_OP, _STRING_PART, _CLASS, _GENERIC = range(8)
+_SCAN_ACTIONS: Final[Mapping[type[ast.AST], int]] = {
+    ast.Attribute: _ATTRIBUTE,
+    ast.Call: _CALL,
+    ast.Subscript: _SUBSCRIPT,
+    ast.BinOp: _BIN_OP,
+    ast.JoinedStr: _STRING_PART,
+    ast.FormattedValue: _STRING_PART,
+    ast.ClassDef: _CLASS,
+}
+# Fields the grammar types as identifiers, strings, ints or constants: they never hold nodes.
+_SCALAR_FIELDS: Final = frozenset(
+    {
+        "ctx",
+        "op",
+        "ops",
+        "id",
+        "attr",
+        "arg",
+        "asname",
+        "module",
+        "level",
+        "kind",
+        "type_comment",
+        "conversion",
+        "is_async",
+        "simple",
+        "rest",
+        "kwd_attrs",
+        "tag",
+        "lineno",
+    }
+)
+_SCALAR_BY_TYPE: Final[Mapping[str, frozenset[str]]] = {
+    "Constant": frozenset({"value"}),
+    "MatchSingleton": frozenset({"value"}),
+    "Global": frozenset({"names"}),
+    "Nonlocal": frozenset({"names"}),
+    **{
+        name: frozenset({"name"})
+        for name in (
+            "FunctionDef",
+            "AsyncFunctionDef",
+            "ClassDef",
+            "alias",
+            "ExceptHandler",
+            "MatchAs",
+            "MatchStar",
+            "TypeVar",
+            "ParamSpec",
+            "TypeVarTuple",
+        )
+    },
+}
 
-    def __init__(self, module: ast.Module) -> None:
-        self.nodes: list[ast.AST] = []
-        self.parent: dict[int, ast.AST] = {}
-        self.results: dict[int, list[ast.AST]] = {}  # id(function) -> returned/yielded values
-        self.max_depth = 0
-        self.deepest: ast.AST = module
-        stack: list[tuple[ast.AST, int, ast.AST]] = [(module, 0, module)]
-        while stack:
-            node, depth, scope = stack.pop()
-            self.nodes.append(node)
-            if depth > self.max_depth:
-                self.max_depth, self.deepest = depth, node
-            if isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)) and node.value is not None:
-                self.results.setdefault(id(scope), []).append(node.value)
-            inner = node if isinstance(node, _SCOPES) else scope
-            # Left-leaning operator chains (a + b + c ...) are folded iteratively: no depth cost.
-            left = node.left if isinstance(node, ast.BinOp) else None
-            for child in reversed(_children(node)):
-                self.parent[id(child)] = node
-                stack.append((child, depth if child is left else depth + 1, inner))
+_ChildList = Callable[[Any], "list[Any] | tuple[Any, ...]"]
+
+
+def _node_fields(cls: type[ast.AST]) -> tuple[str, ...]:
+    scalar = _SCALAR_FIELDS | _SCALAR_BY_TYPE.get(cls.__name__, frozenset())
+    return tuple(f for f in cls._fields if f not in scalar)
+
+
+def _field_reader(fields: tuple[str, ...]) -> _ChildList:
+    """The children of a node, in field order; may include None and other non-nodes."""
+
+    def read(node: ast.AST) -> list[Any]:
+        found: list[Any] = []
+        for name in fields:
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                found.extend(value)
+            elif value is not None:
+                found.append(value)
+        return found
+
+    return read
+
+
+# Hand-unrolled readers for the commonest nodes, each with the fields it assumes.
+_FAST_READERS: Final[Mapping[type[ast.AST], tuple[tuple[str, ...], _ChildList]]] = {
+    ast.Call: (("func", "args", "keywords"), lambda n: (n.func, *n.args, *n.keywords)),
+    ast.Attribute: (("value",), lambda n: (n.value,)),
+    ast.Subscript: (("value", "slice"), lambda n: (n.value, n.slice)),
+    ast.Tuple: (("elts",), lambda n: n.elts),
+    ast.List: (("elts",), lambda n: n.elts),
+    ast.Set: (("elts",), lambda n: n.elts),
+    ast.BoolOp: (("values",), lambda n: n.values),
+    ast.Compare: (("left", "comparators"), lambda n: (n.left, *n.comparators)),
+    ast.Assign: (("targets", "value"), lambda n: (*n.targets, n.value)),
+    ast.Expr: (("value",), lambda n: (n.value,)),
+    ast.keyword: (("value",), lambda n: (n.value,)),
+    ast.Dict: (("keys", "values"), lambda n: (*n.keys, *n.values)),
+    ast.arg: (("annotation",), lambda n: () if n.annotation is None else (n.annotation,)),
+    ast.Return: (("value",), lambda n: () if n.value is None else (n.value,)),
+    ast.UnaryOp: (("operand",), lambda n: (n.operand,)),
+    ast.If: (("test", "body", "orelse"), lambda n: (n.test, *n.body, *n.orelse)),
+    ast.For: (("target", "iter", "body", "orelse"), lambda n: (n.target, n.iter, *n.body, *n.orelse)),
+    ast.comprehension: (("target", "iter", "ifs"), lambda n: (n.target, n.iter, *n.ifs)),
+    ast.GeneratorExp: (("elt", "generators"), lambda n: (n.elt, *n.generators)),
+    ast.ListComp: (("elt", "generators"), lambda n: (n.elt, *n.generators)),
+}
+
+_ScanEntry = tuple[_ChildList, int, "Callable[[_Analyzer, Any], None] | None", bool]
+
+
+def _scan_entry(cls: type[ast.AST]) -> _ScanEntry:
+    """(children reader, action, collector, checked) for a node class."""
+    fields = _node_fields(cls)
+    fast = _FAST_READERS.get(cls)
+    reader = fast[1] if fast is not None and fast[0] == fields else _field_reader(fields)
+    return reader, _SCAN_ACTIONS.get(cls, _PLAIN), _COLLECTORS.get(cls), cls in _CHECKS
+
+
+class _Scan:
+    """What one walk of the tree learns: the nodes to check, in the order the checks must run,
+    the parent facts the checks ask about, and a bound on the nesting depth.
+
+    The facts are recorded from each parent's side, so they assume a tree, as ``ast.parse``
+    builds: a node object shared by two parents (possible only in a hand-built tree) has the
+    facts of both.
+    """
+
+    __slots__ = (
+        "checks",
+        "receivers",
+        "callees",
+        "subscripted",
+        "string_parts",
+        "methods",
+        "toplevel",
+        "loads",
+        "special_stores",
+        "depth_bound",
+    )
+
+    def __init__(self, tree: ast.AST) -> None:
+        self.checks: list[ast.AST] = []
+        self.receivers: dict[int, ast.Attribute] = {}  # id(value) -> the Attribute reading it
+        self.callees: dict[int, ast.Call] = {}  # id(func) -> the Call calling it
+        self.subscripted: set[int] = set()  # ids of subscripted values
+        self.string_parts: set[int] = set()  # ids of children of BinOp/JoinedStr/FormattedValue
+        self.methods: set[int] = set()  # ids of direct children of classes
+        self.toplevel = {id(child) for child in _children(tree)}
+        self.loads: list[ast.Name] = []  # every name read, in pre-order
+        self.special_stores = False  # whether a special name (__builtins__ ...) is assigned
+        self.depth_bound = 0  # >= the nesting depth: exact unless a level holds no nodes
+
+
+def _scan(analyzer: _Analyzer, scan: _Scan, tree: ast.AST, answers: bool) -> None:
+    """Walk ``tree`` once in pre-order, calling each node's collector and queueing its checks
+    (``answers``: whether hard-coded answers are looked for, so every literal is checked).
+
+    This is the hot loop (hundreds of thousands of nodes), so it is kept flat: a stack of
+    iterators over each level's children, names and constants handled inline.
+    """
+    queue_check = scan.checks.append
+    queue_load = scan.loads.append
+    receivers, callees = scan.receivers, scan.callees
+    subscripted, string_parts = scan.subscripted, scan.string_parts
+    entries = _SCAN_ENTRIES
+    name_type, constant_type, load_type = ast.Name, ast.Constant, ast.Load
+    load = _LOAD
+    bound = 0
+    # Frames: (iterator over the children still to visit, their depth).
+    frames: list[tuple[Iterator[Any], int]] = [(iter((tree,)), 0)]
+    push_frame, pop_frame = frames.append, frames.pop
+    while frames:
+        frame, level = frames[-1]
+        for node in frame:
+            # Follow the chain of first children without a frame; the other children wait in
+            # a frame at the top of the stack, so a chain that pushed any ends the frame loop.
+            depth = level
+            pushed = False
+            while True:
+                cls = type(node)
+                if cls is name_type:
+                    ctx = node.ctx
+                    if ctx is load or isinstance(ctx, load_type):
+                        queue_check(node)
+                        queue_load(node)
+                    elif node.id in _SPECIAL_NAMES:
+                        queue_check(node)
+                        scan.special_stores = True
+                    break
+                if cls is constant_type:
+                    # Skip literals _check_text cannot report on: every escape name holds "__",
+                    # "f_" or "_frame", and every host path a "/".
+                    value = node.value
+                    if isinstance(value, str):
+                        if (
+                            answers
+                            or "/" in value
+                            or "_" in value
+                            and ("__" in value or "f_" in value or "_frame" in value)
+                        ):
+                            queue_check(node)
+                    elif isinstance(value, bytes):
+                        if (
+                            answers
+                            or b"/" in value
+                            or b"_" in value
+                            and (b"__" in value or b"f_" in value or b"_frame" in value)
+                        ):
+                            queue_check(node)
+                    elif answers and isinstance(value, int) and not isinstance(value, bool):
+                        queue_check(node)
+                    break
+                entry = entries.get(cls)
+                if entry is None:
+                    if not isinstance(node, ast.AST):
+                        break  # not a node: a None key in a dict display, say
+                    entry = entries[cls] = _scan_entry(cls) if cls in _KNOWN_NODES else _GENERIC_ENTRY
+                read, action, collector, checked = entry
+                if collector is not None:
+                    collector(analyzer, node)
+                if checked:
+                    queue_check(node)
+                if action:
+                    if action == _BIN_OP:
+                        # Left-leaning operator chains (a + b + c ...) cost no depth.
+                        left, right = node.left, node.right
+                        string_parts.add(id(left))
+                        string_parts.add(id(right))
+                        push_frame((iter((right,)), depth + 1))
+                        if depth >= bound:
+                            bound = depth + 1
+                        node, pushed = left, True
+                        continue
+                    if action == _ATTRIBUTE:
+                        receivers[id(node.value)] = node
+                    elif action == _CALL:
+                        callees[id(node.func)] = node
+                    elif action == _SUBSCRIPT:
+                        subscripted.add(id(node.value))
+                    elif action == _STRING_PART:
+                        string_parts.update(map(id, _children(node)))
+                    elif action == _CLASS:
+                        scan.methods.update(map(id, _children(node)))
+                    else:  # a node class outside the tables (a subclass, say): as the checks ask
+                        nodes = _scan_generic(scan, node)
+                        left = node.left if isinstance(node, ast.BinOp) else None
+                        for child in reversed(nodes):
+                            push_frame((iter((child,)), depth if child is left else depth + 1))
+                        if nodes:
+                            pushed = True
+                            if depth >= bound:
+                                bound = depth + 1
+                        break
+                try:
+                    children = read(node)
+                except AttributeError:  # a hand-built node missing a field
+                    children = _children(node)
+                count = len(children)
+                if not count:
+                    break
+                depth += 1
+                if depth > bound:
+                    bound = depth
+                if count == 1:
+                    node = children[0]
+                else:
+                    rest = iter(children)
+                    node = next(rest)
+                    push_frame((rest, depth))
+                    pushed = True
+            if pushed:
+                break
+        else:
+            pop_frame()
+    scan.depth_bound = bound
+
+
+def _scan_generic(scan: _Scan, node: ast.AST) -> list[ast.AST]:
+    """Record what the checks may ask about ``node``'s children, judged by isinstance."""
+    children = _children(node)
+    if isinstance(node, ast.Attribute):
+        scan.receivers[id(node.value)] = node
+    if isinstance(node, ast.Call):
+        scan.callees[id(node.func)] = node
+    if isinstance(node, ast.Subscript):
+        scan.subscripted.add(id(node.value))
+    if isinstance(node, (ast.BinOp, ast.JoinedStr, ast.FormattedValue)):
+        scan.string_parts.update(map(id, children))
+    if isinstance(node, ast.ClassDef):
+        scan.methods.update(map(id, children))
+    return children
+
+
+def _nesting(tree: ast.AST) -> tuple[int, ast.AST]:
+    """Exact nesting depth and the first node (pre-order) that reaches it."""
+    max_depth, deepest = 0, tree
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            max_depth, deepest = depth, node
+        # Left-leaning operator chains (a + b + c ...) are folded iteratively: no depth cost.
+        left = node.left if isinstance(node, ast.BinOp) else None
+        for child in reversed(_children(node)):
+            stack.append((child, depth if child is left else depth + 1))
+    return max_depth, deepest
+
+
+_GENERIC_ENTRY: Final[_ScanEntry] = (_children, _GENERIC, None, False)
+_SPECIAL_NAMES: Final = frozenset({"__builtins__", "__loader__", "__spec__"})
+_LOAD: Final = ast.parse("x", mode="eval").body.ctx  # type: ignore[attr-defined]
+_KNOWN_NODES: Final = frozenset(
+    cls
+    for cls in vars(ast).values()
+    if isinstance(cls, type) and issubclass(cls, ast.AST) and cls.__module__ == "ast"
+)
+
+
+def _results(scope: ast.AST) -> list[ast.AST]:
+    """The values a function returns or yields (a lambda: its body), in source order."""
+    if type(scope) is ast.Lambda:
+        return [scope.body]
+    found: list[ast.AST] = []
+    pending = list(reversed(_children(scope)))
+    while pending:
+        node = pending.pop()
+        if isinstance(node, _RESULTS) and node.value is not None:
+            found.append(node.value)
+        if not isinstance(node, _SCOPES):
+            pending.extend(reversed(_children(node)))
+    return found
+
+
+def _parent_map(tree: ast.AST) -> dict[int, ast.AST]:
+    parents: dict[int, ast.AST] = {}
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        for child in reversed(_children(node)):
+            parents[id(child)] = node
+            pending.append(child)
+    return parents
+
+
+_PlanStep = tuple[
+    str, "tuple[str, str, str, bool] | None", "_Verdict | None", "_Verdict | None", "_Verdict | None"
+]
+
+
+@functools.lru_cache(maxsize=4096)
+def _reference_plan(paths: frozenset[str], via_name: bool) -> tuple[_PlanStep, ...]:
+    """What referring to an object with these paths reports, path by path (pure, so cached)."""
+    plan: list[_PlanStep] = []
+    for path in sorted(paths):
+        step = (
+            path,
+            _classify(path, via_name=via_name),
+            _flag_for(path),
+            _SENSITIVE_VALUES.get(path),
+            _VALUE_ONLY.get(path),
+        )
+        if any(part is not None for part in step[1:]):
+            plan.append(step)
+    return tuple(plan)
 
 
 class _Analyzer:
     def __init__(self, tree: ast.Module, lines: list[str] | None, answers: _AnswerMatcher) -> None:
         self._tree = tree
-        self._index = _Index(tree)
         self._lines = lines
         self._answers = answers
         self._bindings: dict[str, list[_Binding]] = {}
-        self._first_load: dict[str, tuple[int, int]] = {}
+        self._results: dict[int, list[ast.AST]] = {}
+        self._parents: dict[int, ast.AST] | None = None
+        self._values: dict[str, frozenset[str]] = {}
         self._star_modules: list[str] = []
         self._name_paths: dict[str, frozenset[str]] = {}
         self._fallbacks: dict[str, frozenset[str]] = {}
@@ -1100,17 +1478,35 @@ class _Analyzer:
         self._findings: dict[tuple[int, int, str], Finding] = {}
         self._truncated = False
         self._fold_spent = 0
+        self._first_load: dict[str, tuple[int, int]] | None = None
+        self._index = _Scan(tree)
+        _scan(self, self._index, tree, answers.active)
+        # Every name read must have a position (_first_loads reads them lazily).
+        deque(map(_POSITION, self._index.loads), maxlen=0)
 
     def run(self) -> Report:
-        for node in self._index.nodes:
-            collect = _COLLECTORS.get(type(node))
-            if collect is not None:
-                collect(self, node)
         self._solve_names()
-        for node in self._index.nodes:
-            check = _CHECKS.get(type(node))
-            if check is not None:
-                check(self, node)
+        checks = _CHECKS
+        queued = self._index.checks
+        # A queued name is a load, whose _check_name reports only what its paths report, or a
+        # special name.  Only the names that can report are checked: usually none at all.
+        loud = {
+            name
+            for name in set(map(_NAME_ID, self._index.loads))
+            if name in _SPECIAL_NAMES or self._plan(self._name_values(name), True)
+        }
+        if self._index.special_stores:
+            loud |= _SPECIAL_NAMES
+        node: Any
+        if loud:
+            name_type = ast.Name
+            for node in queued:
+                cls = type(node)
+                if cls is not name_type or node.id in loud:
+                    checks[cls](self, node)
+        else:
+            for node in compress(queued, map(_UNNAMED_CHECKS.__contains__, map(type, queued))):
+                checks[type(node)](self, node)
         self._check_complexity()
         ordered = sorted(self._findings.values(), key=lambda f: (f.line, f.col, f.rule))
         return Report(tuple(ordered))
@@ -1126,7 +1522,9 @@ class _Analyzer:
     def _position(self, node: ast.AST, attr: str | None) -> tuple[int, int]:
         probe: ast.AST | None = node
         while probe is not None and getattr(probe, "lineno", None) is None:
-            probe = self._index.parent.get(id(probe))
+            if self._parents is None:
+                self._parents = _parent_map(self._tree)
+            probe = self._parents.get(id(probe))
         if probe is None:
             return 1, 0
         line, col = int(probe.lineno), int(probe.col_offset)  # type: ignore[attr-defined]
@@ -1148,12 +1546,18 @@ class _Analyzer:
     # ---- binding collection ---------------------------------------------------------------
 
     def _bind(self, name: str, binding: _Binding) -> None:
-        self._bindings.setdefault(name, []).append(binding)
+        bucket = self._bindings.get(name)
+        if bucket is None:
+            self._bindings[name] = [binding]
+        else:
+            bucket.append(binding)
 
-    def _stmt_binding(self, stmt: ast.stmt, kind: str, **kw: Any) -> _Binding:
-        toplevel = self._index.parent.get(id(stmt)) is self._tree
+    def _stmt_binding(
+        self, stmt: ast.stmt, kind: str, node: ast.AST | None = None, path: str = ""
+    ) -> _Binding:
+        toplevel = id(stmt) in self._index.toplevel
         end = (stmt.end_lineno or stmt.lineno, stmt.end_col_offset or 0)
-        return _Binding(kind, toplevel=toplevel, end=end, **kw)
+        return _new_binding((kind, node, path, toplevel, end))
 
     def _collect_import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -1169,7 +1573,7 @@ class _Analyzer:
                 continue
             name = alias.asname or alias.name
             if node.level or not node.module:
-                self._bind(name, _Binding("opaque"))
+                self._bind(name, _OPAQUE)
             else:
                 path = _canonical(_reroot(f"{node.module}.{alias.name}"))
                 self._bind(name, self._stmt_binding(node, "import", path=path))
@@ -1177,6 +1581,13 @@ class _Analyzer:
     def _bind_target(
         self, target: ast.AST, value: ast.AST | None, exact: bool, stmt: ast.stmt | None
     ) -> None:
+        if type(target) is ast.Name:  # the common case, without the work list
+            kind = "opaque" if value is None else "expr" if exact else "elem"
+            if stmt is not None and kind == "expr":
+                self._bind(target.id, self._stmt_binding(stmt, kind, node=value))
+            else:
+                self._bind(target.id, _new_binding((kind, value, "", False, (0, 0))))
+            return
         pending: list[tuple[ast.AST, bool]] = [(target, exact)]
         while pending:
             item, is_exact = pending.pop()
@@ -1185,7 +1596,7 @@ class _Analyzer:
                 if stmt is not None and kind == "expr":
                     self._bind(item.id, self._stmt_binding(stmt, kind, node=value))
                 else:
-                    self._bind(item.id, _Binding(kind, node=value))
+                    self._bind(item.id, _new_binding((kind, value, "", False, (0, 0))))
             elif isinstance(item, (ast.Tuple, ast.List)):
                 pending.extend((elt, False) for elt in item.elts)
             elif isinstance(item, ast.Starred):
@@ -1226,13 +1637,12 @@ class _Analyzer:
 
     def _collect_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         # Methods bind class attributes, not names visible to the rest of the module.
-        if not isinstance(self._index.parent.get(id(node)), ast.ClassDef):
+        if id(node) not in self._index.methods:
             self._bind(node.name, self._stmt_binding(node, "def", node=node))
         self._collect_params(node.args)
 
     def _collect_lambda(self, node: ast.Lambda) -> None:
         self._collect_params(node.args)
-        self._index.results[id(node)] = [node.body]
 
     def _collect_params(self, args: ast.arguments) -> None:
         positional = [*args.posonlyargs, *args.args]
@@ -1244,31 +1654,39 @@ class _Analyzer:
             *zip(args.kwonlyargs, args.kw_defaults, strict=True),
         ]
         for arg, default in pairs:
-            self._bind(arg.arg, _Binding("opaque") if default is None else _Binding("elem", node=default))
+            self._bind(
+                arg.arg, _OPAQUE if default is None else _new_binding(("elem", default, "", False, (0, 0)))
+            )
         for extra in (args.vararg, args.kwarg):
             if extra is not None:
-                self._bind(extra.arg, _Binding("opaque"))
+                self._bind(extra.arg, _OPAQUE)
 
     def _collect_class(self, node: ast.ClassDef) -> None:
         self._bind(node.name, self._stmt_binding(node, "class", node=node))
 
     def _collect_opaque_name(self, node: ast.ExceptHandler | ast.MatchAs | ast.MatchStar) -> None:
         if node.name:
-            self._bind(node.name, _Binding("opaque"))
+            self._bind(node.name, _OPAQUE)
 
     def _collect_match_mapping(self, node: ast.MatchMapping) -> None:
         if node.rest:
-            self._bind(node.rest, _Binding("opaque"))
+            self._bind(node.rest, _OPAQUE)
 
     def _collect_delete(self, node: ast.Delete) -> None:
         for target in node.targets:
             self._bind_target(target, None, False, None)
 
-    def _collect_name(self, node: ast.Name) -> None:
-        if isinstance(node.ctx, ast.Load):
-            here = (node.lineno, node.col_offset)
-            if here < self._first_load.get(node.id, (1 << 62, 0)):
-                self._first_load[node.id] = here
+    def _first_loads(self) -> dict[str, tuple[int, int]]:
+        """Where each name is first read."""
+        if self._first_load is None:
+            first: dict[str, tuple[int, int]] = {}
+            never = (1 << 62, 0)
+            for node in self._index.loads:
+                here = (node.lineno, node.col_offset)
+                if here < first.get(node.id, never):
+                    first[node.id] = here
+            self._first_load = first
+        return self._first_load
 
     # ---- name resolution ------------------------------------------------------------------
 
@@ -1291,6 +1709,7 @@ class _Analyzer:
                 paths = static[name].union(*(self._resolve(n) for n in nodes))
                 if paths != self._name_paths.get(name, _EMPTY):
                     self._name_paths[name] = paths
+                    self._values.pop(name, None)
                     changed = True
             if not changed:
                 return
@@ -1303,7 +1722,10 @@ class _Analyzer:
         self._name_fold = {}
 
     def _name_values(self, name: str) -> frozenset[str]:
-        return self._name_paths.get(name, _EMPTY) | self._fallback(name)
+        values = self._values.get(name)
+        if values is None:
+            values = self._values[name] = self._name_paths.get(name, _EMPTY) | self._fallback(name)
+        return values
 
     def _fallback(self, name: str) -> frozenset[str]:
         """Paths a name has when no binding explains it: builtins and star imports."""
@@ -1330,7 +1752,7 @@ class _Analyzer:
         if any(not b.toplevel or b.kind not in ("import", "def", "class", "expr") for b in bindings):
             return False
         first_end = min(b.end for b in bindings)
-        first_use = self._first_load.get(name)
+        first_use = self._first_loads().get(name)
         return first_use is None or first_use >= first_end
 
     def _resolve(self, node: ast.AST, depth: int = 0) -> frozenset[str]:
@@ -1352,19 +1774,26 @@ class _Analyzer:
 
     def _union(self, nodes: Iterable[ast.AST | None], depth: int) -> frozenset[str]:
         found: frozenset[str] = _EMPTY
+        resolvers = _RESOLVERS
         for node in nodes:
             if node is not None:
-                found = found | self._resolve(node, depth)
+                # A node without a resolver (a constant, say) resolves to nothing, memo untouched.
+                paths = self._resolve(node, depth) if type(node) in resolvers else _EMPTY
+                if found or paths:
+                    # Always a fresh union, never a reused operand: the iteration order of the
+                    # result decides which of several callees _f_call folds with.
+                    found = found | paths
         return found
 
     def _r_name(self, node: ast.Name, depth: int) -> frozenset[str]:
-        return self._name_values(node.id)
+        values = self._values.get(node.id)
+        return self._name_values(node.id) if values is None else values
 
     def _r_attribute(self, node: ast.Attribute, depth: int) -> frozenset[str]:
         if node.attr == "__class__":
             return frozenset({_TYPE})
         base = self._resolve(node.value, depth)
-        return frozenset(_extend(b, node.attr) for b in base)
+        return frozenset(_extend(b, node.attr) for b in base) if base else _EMPTY
 
     def _r_subscript(self, node: ast.Subscript, depth: int) -> frozenset[str]:
         base = self._resolve(node.value, depth)
@@ -1434,9 +1863,14 @@ class _Analyzer:
 
     def _call_special(self, node: ast.Call, depth: int) -> frozenset[str]:
         """Paths produced by calls that look things up by name (getattr, __import__, ...)."""
-        found: set[str] = set(self._attrgetter_result(node, depth))
-        funcs = self._resolve(node.func, depth)
-        for func in funcs:
+        func_node = node.func
+        found: set[str] = set()
+        if isinstance(func_node, ast.Call) and node.args:  # else _attrgetter_result finds nothing
+            found.update(self._attrgetter_result(node, depth))
+        funcs = self._memo.get(id(func_node))
+        if funcs is None:
+            funcs = self._resolve(func_node, depth)
+        for func in () if funcs.isdisjoint(_SPECIAL_CALLS) else funcs:
             if func in _GETATTR_LIKE and func in ("builtins.getattr", "inspect.getattr_static"):
                 found |= self._getattr_result(node, depth)
             elif func in _IMPORTERS:
@@ -1449,21 +1883,15 @@ class _Analyzer:
                 found.add(_TYPE)
             elif self._makes_path(func):
                 found.add(_PATH)
-        func_node = node.func
         if isinstance(func_node, ast.Attribute) and func_node.attr in _LOOKUP_METHODS and node.args:
             base = self._resolve(func_node.value, depth)
             if base:
                 found |= self._lookup(base, self._fold(node.args[0], depth))
-        return frozenset(found)
+        return frozenset(found) if found else _EMPTY
 
     @staticmethod
     def _makes_path(func: str) -> bool:
-        if func in _PATH_CLASSES:
-            return True
-        owner, _, method = func.rpartition(".")
-        if owner == _PATH:
-            return method in _PATH_METHODS
-        return owner in _PATH_CLASSES and method in _PATH_CLASSMETHODS
+        return func in _PATH_MAKERS
 
     def _getattr_result(self, node: ast.Call, depth: int) -> frozenset[str]:
         args = node.args
@@ -1512,7 +1940,13 @@ class _Analyzer:
         found: frozenset[str] = _EMPTY
         for binding in self._bindings.get(func.id, ()):
             if binding.kind == "def" or (binding.kind == "expr" and isinstance(binding.node, ast.Lambda)):
-                found = found | self._union(self._index.results.get(id(binding.node), ()), depth)
+                found = found | self._union(self._function_results(binding.node), depth)
+        return found
+
+    def _function_results(self, function: ast.AST | None) -> list[ast.AST]:
+        found = self._results.get(id(function))
+        if found is None:
+            found = self._results[id(function)] = _results(function) if function is not None else []
         return found
 
     def _call_passthrough(self, node: ast.Call, depth: int) -> frozenset[str]:
@@ -1527,19 +1961,34 @@ class _Analyzer:
 
     def _fold(self, node: ast.AST, depth: int = 0, env: dict[str, object] | None = None) -> object:
         """The constant value of an expression (str, bytes, int or tuple), or None."""
-        if env is None and id(node) in self._fold_memo:
-            return self._fold_memo[id(node)]
-        handler = _FOLDERS.get(type(node))
-        if handler is None or depth > _MAX_RECURSION or self._fold_spent > _FOLD_BUDGET:
-            return None
-        value = handler(self, node, depth + 1, env)
-        if isinstance(value, (str, bytes, tuple)) and not isinstance(node, ast.Constant):
-            self._fold_spent += len(value)
-            if self._fold_spent > _FOLD_BUDGET:
-                self._truncated = True
-                value = None
+        key = id(node)
         if env is None:
-            self._fold_memo[id(node)] = value
+            value = self._fold_memo.get(key, _MISSING)
+            if value is not _MISSING:
+                return value
+        cls = type(node)
+        if cls is _CONSTANT:  # _f_constant, without the call
+            if depth > _MAX_RECURSION or self._fold_spent > _FOLD_BUDGET:
+                return None
+            value = node.value  # type: ignore[attr-defined]
+            if not isinstance(value, _CONSTANT_VALUES):
+                value = None
+        else:
+            handler = _FOLDERS.get(cls)
+            if handler is None or depth > _MAX_RECURSION or self._fold_spent > _FOLD_BUDGET:
+                return None
+            value = _MISSING
+            if cls is _NAME and env is None:  # _f_name's cache, without the call
+                value = self._name_fold.get(node.id, _MISSING)  # type: ignore[attr-defined]
+            if value is _MISSING:
+                value = handler(self, node, depth + 1, env)
+            if isinstance(value, _SIZED_VALUES):  # (a constant's own value costs nothing)
+                self._fold_spent += len(value)
+                if self._fold_spent > _FOLD_BUDGET:
+                    self._truncated = True
+                    value = None
+        if env is None:
+            self._fold_memo[key] = value
         return value
 
     def _f_constant(self, node: ast.Constant, depth: int, env: dict[str, object] | None) -> object:
@@ -1655,13 +2104,18 @@ class _Analyzer:
         return tuple(results)
 
     def _f_call(self, node: ast.Call, depth: int, env: dict[str, object] | None) -> object:
-        if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+        if node.keywords:
             return None
-        funcs = self._resolve(node.func, depth)
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                return None
+        funcs = self._memo.get(id(node.func))
+        if funcs is None:
+            funcs = self._resolve(node.func, depth)
         if "builtins.map" in funcs and len(node.args) == 2:
             return self._fold_map(node, depth, env)
-        args = [self._fold(a, depth, env) for a in node.args]
-        if any(a is None for a in args):
+        args = list(map(self._fold, node.args, repeat(depth), repeat(env)))
+        if None in args:
             return None
         func = node.func
         if isinstance(func, ast.Attribute):
@@ -1704,37 +2158,35 @@ class _Analyzer:
 
     # ---- checks ---------------------------------------------------------------------------
 
-    def _parent(self, node: ast.AST) -> ast.AST | None:
-        return self._index.parent.get(id(node))
-
     def _is_maximal(self, node: ast.AST) -> bool:
         """Whether ``node`` is not merely the receiver of a longer attribute chain."""
-        parent = self._parent(node)
-        return not (isinstance(parent, ast.Attribute) and parent.value is node)
+        return id(node) not in self._index.receivers
 
     def _is_called(self, node: ast.AST) -> bool:
-        parent = self._parent(node)
-        return isinstance(parent, ast.Call) and parent.func is node
+        return id(node) in self._index.callees
+
+    @staticmethod
+    def _plan(paths: frozenset[str], via_name: bool) -> tuple[_PlanStep, ...]:
+        return _reference_plan(paths, via_name) if paths else ()
 
     def _check_reference(self, node: ast.AST, paths: frozenset[str], via_name: bool) -> None:
         if not paths:
             return
+        plan = self._plan(paths, via_name)
+        if not plan:
+            return
         shown = _describe(node)
         attr = node.attr if isinstance(node, ast.Attribute) else None
-        for path in sorted(paths):
-            verdict = _classify(path, via_name=via_name)
+        for path, verdict, flag, sensitive, value_only in plan:
             if verdict is not None:
                 rule, subject, why, is_module = verdict
                 self._add(
                     rule, node, f"use of {_subject_text(rule, subject, is_module)} via '{shown}': {why}", attr
                 )
-            flag = _flag_for(path)
             if flag is not None:
                 self._add(flag[0], node, f"'{shown}' {flag[1]} ({path})", attr)
-            sensitive = _SENSITIVE_VALUES.get(path)
             if sensitive is not None:
                 self._add(sensitive[0], node, f"'{shown}': {sensitive[1]}", attr)
-            value_only = _VALUE_ONLY.get(path)
             if value_only is not None and not self._is_called(node):
                 self._add(value_only[0], node, f"'{shown}': {value_only[1]}", attr)
 
@@ -1811,6 +2263,8 @@ class _Analyzer:
 
     def _check_namespace_subscript(self, node: ast.Subscript) -> None:
         base = self._resolve(node.value)
+        if not base:
+            return
         containers = {
             p for p in base if p in (_GLOBALS, "sys.modules", "builtins") or p.endswith(".__dict__")
         }
@@ -1832,15 +2286,22 @@ class _Analyzer:
             self._check_reference(node, self._lookup(frozenset(containers), key), via_name=False)
 
     def _check_call(self, node: ast.Call) -> None:
-        funcs = self._resolve(node.func)
-        self._check_getattr_call(node, funcs)
-        self._check_attrgetter_call(node, funcs)
-        self._check_namespace_call(node, funcs)
-        self._check_open_call(node, funcs)
-        for path in sorted(funcs & _CALL_ONLY.keys()):
-            self._add(_CALL_ONLY[path][0], node, f"call of '{path}': {_CALL_ONLY[path][1]}")
-        if self._is_maximal(node):
-            self._check_reference(node, self._call_special(node, 0), via_name=False)
+        funcs = self._memo.get(id(node.func))
+        if funcs is None:
+            funcs = self._resolve(node.func)
+        if not funcs.isdisjoint(_CHECKED_CALLS):
+            self._check_getattr_call(node, funcs)
+            self._check_attrgetter_call(node, funcs)
+            self._check_namespace_call(node, funcs)
+            self._check_open_call(node, funcs)
+            for path in sorted(funcs & _CALL_ONLY.keys()):
+                self._add(_CALL_ONLY[path][0], node, f"call of '{path}': {_CALL_ONLY[path][1]}")
+        elif isinstance(node.func, ast.Attribute) and node.func.attr == "open":
+            self._check_open_call(node, funcs)  # the only check that acts on unrecognised callees
+        if id(node) not in self._index.receivers:  # _is_maximal
+            paths = self._call_special(node, 0)
+            if paths:
+                self._check_reference(node, paths, via_name=False)
         self._check_folded(node)
 
     def _check_getattr_call(self, node: ast.Call, funcs: frozenset[str]) -> None:
@@ -1903,12 +2364,12 @@ class _Analyzer:
                 self._add(rule, node, f"vars() of '{_describe(node.args[0])}' exposes its namespace")
 
     def _is_constant_lookup(self, node: ast.Call) -> bool:
-        parent = self._parent(node)
-        if isinstance(parent, ast.Subscript) and parent.value is node:
+        if id(node) in self._index.subscripted:
             return True  # the key itself is checked by _check_subscript
-        if isinstance(parent, ast.Attribute) and parent.attr in ("get", "__getitem__"):
-            call = self._parent(parent)
-            if isinstance(call, ast.Call) and call.func is parent and call.args:
+        parent = self._index.receivers.get(id(node))
+        if parent is not None and parent.attr in ("get", "__getitem__"):
+            call = self._index.callees.get(id(parent))
+            if call is not None and call.args:
                 key = self._fold(call.args[0])
                 return isinstance(key, str) and not key.startswith("__")
         return False
@@ -1968,7 +2429,7 @@ class _Analyzer:
 
     def _check_folded(self, node: ast.AST) -> None:
         """Check the folded value of a maximal string expression built from parts."""
-        if isinstance(self._parent(node), (ast.BinOp, ast.JoinedStr, ast.FormattedValue)):
+        if id(node) in self._index.string_parts:
             return
         value = self._fold(node)
         if isinstance(value, bytes):
@@ -1993,11 +2454,12 @@ class _Analyzer:
                 self._add(HARDCODED_ANSWER, node, f"{kind} contains the problem-suite answer {answer!r}")
 
     def _check_complexity(self) -> None:
-        if self._index.max_depth > _MAX_DEPTH:
+        max_depth, deepest = _nesting(self._tree) if self._index.depth_bound > _MAX_DEPTH else (0, self._tree)
+        if max_depth > _MAX_DEPTH:
             self._add(
                 TOO_COMPLEX,
-                self._index.deepest,
-                f"nesting depth {self._index.max_depth} exceeds the analysable limit of {_MAX_DEPTH}",
+                deepest,
+                f"nesting depth {max_depth} exceeds the analysable limit of {_MAX_DEPTH}",
             )
         if len(self._star_modules) > _MAX_STAR_MODULES:
             self._add(TOO_COMPLEX, self._tree, f"more than {_MAX_STAR_MODULES} wildcard imports")
@@ -2066,7 +2528,6 @@ _COLLECTORS: Final[dict[type[ast.AST], _Visitor]] = {
     ast.MatchStar: _Analyzer._collect_opaque_name,
     ast.MatchMapping: _Analyzer._collect_match_mapping,
     ast.Delete: _Analyzer._collect_delete,
-    ast.Name: _Analyzer._collect_name,
 }
 
 _CHECKS: Final[dict[type[ast.AST], _Visitor]] = {
@@ -2080,3 +2541,6 @@ _CHECKS: Final[dict[type[ast.AST], _Visitor]] = {
     ast.BinOp: _Analyzer._check_folded,
     ast.JoinedStr: _Analyzer._check_folded,
 }
+
+_SCAN_ENTRIES: Final[dict[type[ast.AST], _ScanEntry]] = {cls: _scan_entry(cls) for cls in _KNOWN_NODES}
+_UNNAMED_CHECKS: Final = frozenset(_CHECKS.keys() - {ast.Name})
