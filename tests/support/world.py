@@ -38,13 +38,20 @@ class World:
 
     async def submit(self, hotkey: str, *, now: datetime, name: str = "agent") -> AgentVersion:
         """An accepted version from `hotkey` (its cooldown is whatever the settings say)."""
-        async with unit_of_work(self.sessionmaker) as session:
-            outcome = await submission_service.submit(
+        candidate = Candidate(hotkey, name, "agent.py", valid_agent())
+        async with self.sessionmaker() as session:
+            facts = await submission_service.load_facts(
                 session,
-                candidate=Candidate(hotkey, name, "agent.py", valid_agent()),
+                candidate=candidate,
                 identity=Identity(hotkey, registered=True),
                 policy=submission_service.policy_from(self.settings),
                 now=now,
+            )
+        async with unit_of_work(self.sessionmaker) as session:
+            outcome = await submission_service.submit(
+                session,
+                candidate=candidate,
+                facts=facts,
                 code_store=self.blobs,  # type: ignore[arg-type]
                 evaluation=evaluation_service.policy_from(self.settings),
                 runner=GateRunner(workers=0),
@@ -55,11 +62,11 @@ class World:
 
 
 async def make_world(database_url: str, tmp_path: Path, **overrides: object) -> AsyncIterator[World]:
+    values: dict[str, object] = {"submission_cooldown_seconds": 0, **overrides}
     settings = Settings(
         database_url=database_url,
         data_dir=tmp_path / "data",
-        submission_cooldown_seconds=0,
-        **overrides,  # type: ignore[arg-type]
+        **values,  # type: ignore[arg-type]
     )
     await migrate.upgrade(settings)
     engine = create_engine(settings)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proctor.core.evaluations import service as evaluation_service
@@ -26,6 +27,7 @@ from proctor.core.submissions.gates import (
     Policy,
     Rejection,
     Verdict,
+    check_duplicate,
     cooldown_rejection,
 )
 from proctor.core.submissions.repository import SubmissionRepository
@@ -97,19 +99,10 @@ class Judge(Protocol):
     async def judge(self, candidate: Candidate, facts: Facts, *, exhaustive: bool = False) -> Verdict: ...
 
 
-async def check(
-    session: AsyncSession,
-    *,
-    candidate: Candidate,
-    identity: Identity,
-    policy: Policy,
-    now: datetime,
-    runner: Judge,
-) -> Outcome:
-    """Dry run: every gate, nothing written."""
-    facts = await load_facts(session, candidate=candidate, identity=identity, policy=policy, now=now)
+async def check(*, candidate: Candidate, facts: Facts, runner: Judge) -> Outcome:
+    """Dry run: every gate, nothing written (and no database connection held while judging)."""
     verdict = await runner.judge(candidate, facts, exhaustive=True)
-    until = _cooldown_until(verdict.cooldown, facts, now)
+    until = _cooldown_until(verdict.cooldown, facts, facts.now)
     return Outcome(candidate.hotkey, True, verdict, verdict.rejection, next_allowed_at=until)
 
 
@@ -117,32 +110,69 @@ async def submit(
     session: AsyncSession,
     *,
     candidate: Candidate,
-    identity: Identity,
-    policy: Policy,
-    now: datetime,
+    facts: Facts,
     code_store: CodeStore,
     evaluation: evaluation_service.Policy,
     runner: Judge,
 ) -> Outcome:
-    """Judge a submission and apply the outcome (cooldown, agent, version, work item, log) at once."""
-    facts = await load_facts(session, candidate=candidate, identity=identity, policy=policy, now=now)
+    """Judge a submission and apply the outcome (cooldown, agent, version, work item, log) at once.
+
+    `facts` come from `load_facts` in a short transaction of their own: judging a 1 MB file takes the
+    better part of a second, and no connection (on SQLite, the single writer) may be held meanwhile.
+    What may have changed since is settled here, in the write transaction: the cooldown claim is an
+    atomic conditional update, and a byte-identical file accepted in the meantime is found again (or,
+    on PostgreSQL, refused by the unique index) and answered as the duplicate it is.
+    """
+    now = facts.now
     verdict = await runner.judge(candidate, facts)
     repo = SubmissionRepository(session)
     rejection = verdict.rejection
-    until = _cooldown_until(verdict.cooldown, facts, now)
-    if until is not None and (rejection is None or rejection.cooldown is not CooldownCost.NONE):
-        outcome_code = rejection.code if rejection else "ACCEPTED"
-        if not await repo.claim_cooldown(hotkey=candidate.hotkey, until=until, now=now, outcome=outcome_code):
-            # A concurrent submission from this hotkey got there first.
-            current = await repo.next_allowed_at(candidate.hotkey) or until
-            until, rejection = current, rejection or cooldown_rejection(current, now)
-    agent = version = None
     if rejection is None:
-        agent, version = await _store_version(session, repo, candidate, facts, verdict, code_store, now)
-        await evaluation_service.enqueue(session, version=version, policy=evaluation, now=now)
+        rejection = await _duplicate_since(repo, candidate, facts)
+    cost = verdict.cooldown if rejection is verdict.rejection else CooldownCost.NONE  # a duplicate: none
+    until = _cooldown_until(cost, facts, now)
+    agent = version = None
+    try:
+        async with session.begin_nested():
+            if until is not None and (rejection is None or rejection.cooldown is not CooldownCost.NONE):
+                outcome_code = rejection.code if rejection else "ACCEPTED"
+                claimed = await repo.claim_cooldown(
+                    hotkey=candidate.hotkey, until=until, now=now, outcome=outcome_code
+                )
+                if not claimed:  # a concurrent submission from this hotkey got there first
+                    current = await repo.next_allowed_at(candidate.hotkey) or until
+                    until, rejection = current, rejection or cooldown_rejection(current, now)
+            if rejection is None:
+                agent, version = await _store_version(
+                    session, repo, candidate, facts, verdict, code_store, now
+                )
+                await evaluation_service.enqueue(session, version=version, policy=evaluation, now=now)
+    except IntegrityError:
+        # The same bytes were accepted for someone else between our read and our insert (PostgreSQL;
+        # SQLite's single writer makes the re-read above exact): nothing of ours was kept.
+        agent = version = None
+        rejection = await _duplicate_since(repo, candidate, facts)
+        if rejection is None:
+            raise
+        until = _cooldown_until(CooldownCost.NONE, facts, now)
     repo.log(_event(candidate, rejection, version, now))
     await session.flush()
     return Outcome(candidate.hotkey, False, verdict, rejection, agent, version, next_allowed_at=until)
+
+
+async def _duplicate_since(
+    repo: SubmissionRepository, candidate: Candidate, facts: Facts
+) -> Rejection | None:
+    """The duplicate gate again, against what is stored now rather than when the facts were read."""
+    if facts.duplicate_of is not None or candidate.sha256 is None:
+        return None  # judged already (and the gate passed, or we would not be here)
+    existing = await repo.version_with_sha(candidate.sha256)
+    if existing is None:
+        return None
+    fresh = replace(
+        facts, duplicate_of=existing.id, duplicate_is_own=existing.miner_hotkey == candidate.hotkey
+    )
+    return check_duplicate(candidate, fresh)
 
 
 def _cooldown_until(cost: CooldownCost, facts: Facts, now: datetime) -> datetime | None:

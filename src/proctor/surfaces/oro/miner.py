@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from proctor.auth.principal import Principal
 from proctor.core.credentials import service as credential_service
 from proctor.core.evaluations import reads
 from proctor.core.evaluations import service as evaluation_service
 from proctor.core.submissions import service as submission_service
-from proctor.core.submissions.gates import Candidate, cooldown_rejection
+from proctor.core.submissions.gates import Candidate, Facts, cooldown_rejection
 from proctor.errors import RateLimited
 from proctor.http.deps import SessionDep, state_of
 from proctor.http.multipart import read_upload
@@ -45,6 +46,18 @@ async def _read_candidate(request: Request, state: AppState, hotkey: str) -> Can
     )
 
 
+async def _load_facts(state: AppState, principal: Principal, candidate: Candidate) -> Facts:
+    """What the gates need from the database, read in a short transaction of its own (see `submit`)."""
+    async with state.sessionmaker() as session:
+        return await submission_service.load_facts(
+            session,
+            candidate=candidate,
+            identity=principal.identity,
+            policy=submission_service.policy_from(state.settings),
+            now=utcnow(),
+        )
+
+
 @router.post("/submit", response_model=wire.SubmitAgentResponse, responses=SUBMIT_ERRORS)
 async def submit_agent(request: Request, principal: MinerAuth, session: SessionDep) -> Response:
     """Submit an agent file for evaluation. Creates the agent if needed; each submission is a new version."""
@@ -70,12 +83,11 @@ async def submit_agent(request: Request, principal: MinerAuth, session: SessionD
             )
     try:
         candidate = await _read_candidate(request, state, principal.hotkey)
+        facts = await _load_facts(state, principal, candidate)
         outcome = await submission_service.submit(
             session,
             candidate=candidate,
-            identity=principal.identity,
-            policy=submission_service.policy_from(settings),
-            now=utcnow(),
+            facts=facts,
             code_store=state.extras["blobs"],
             evaluation=evaluation_service.policy_from(settings),
             runner=state.extras["gates"],
@@ -83,7 +95,7 @@ async def submit_agent(request: Request, principal: MinerAuth, session: SessionD
     finally:
         if settings.rate_limit_enabled:
             await state.limiter.hit(limit, "rate_limit_submit", principal.hotkey)
-    return outcome_response(outcome, now=now)
+    return outcome_response(outcome, now=facts.now)
 
 
 @router.post(
@@ -92,7 +104,7 @@ async def submit_agent(request: Request, principal: MinerAuth, session: SessionD
     responses=SUBMIT_ERRORS,
     dependencies=[Depends(per_hotkey_limit("rate_limit_check"))],
 )
-async def check_agent(request: Request, principal: MinerAuth, session: SessionDep) -> Response:
+async def check_agent(request: Request, principal: MinerAuth) -> Response:
     """Dry run of /submit: same body, same gates, same answers, nothing stored and no cooldown spent.
 
     Every gate runs (the answer is the first failure, as /submit would give it) and the body lists
@@ -100,16 +112,9 @@ async def check_agent(request: Request, principal: MinerAuth, session: SessionDe
     """
     state = state_of(request)
     candidate = await _read_candidate(request, state, principal.hotkey)
-    now = utcnow()
-    outcome = await submission_service.check(
-        session,
-        candidate=candidate,
-        identity=principal.identity,
-        policy=submission_service.policy_from(state.settings),
-        now=now,
-        runner=state.extras["gates"],
-    )
-    return outcome_response(outcome, now=now)
+    facts = await _load_facts(state, principal, candidate)
+    outcome = await submission_service.check(candidate=candidate, facts=facts, runner=state.extras["gates"])
+    return outcome_response(outcome, now=facts.now)
 
 
 @router.get("/agents", response_model=wire.MinerAgentsResponse)
