@@ -18,7 +18,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)  # piped output keeps its columns
 
 
 def free_port() -> int:
@@ -245,6 +245,12 @@ def table(title: str, results: list[Result], extra: dict[str, list[str]] | None 
         row += [values[i] for values in (extra or {}).values()]
         t.add_row(*row)
     return t
+
+
+def server_seconds(response: httpx.Response) -> float | None:
+    """The server's own time for a request, from the Server-Timing header proctor sends."""
+    _, found, duration = response.headers.get("server-timing", "").partition(";dur=")
+    return float(duration) / 1000 if found else None
 
 
 def server_route_mean_ms(metrics_text: str, route: str) -> float | None:

@@ -49,6 +49,16 @@ async def test_health_is_cheap_and_open(client: httpx.AsyncClient) -> None:
     assert r.status_code == 200 and r.json()["status"] == "ok"
 
 
+async def test_every_answer_carries_its_request_id_and_server_time(client: httpx.AsyncClient) -> None:
+    for path, expected in (("/health", 200), ("/v1/nope", 404)):
+        r = await client.get(path, headers={"X-Request-Id": "trace-me-42"})
+        assert r.status_code == expected
+        assert r.headers["x-request-id"] == "trace-me-42"
+        name, _, duration = r.headers["server-timing"].partition(";dur=")
+        assert name == "app" and 0 < float(duration) < 10_000
+    assert len((await client.get("/health")).headers["x-request-id"]) == 32  # minted when absent
+
+
 async def test_deep_health_reports_database_and_registry(client: httpx.AsyncClient) -> None:
     r = await client.get("/health/deep")
     assert r.status_code == 200

@@ -87,7 +87,14 @@ class EdgeMiddleware:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                # Server-Timing (W3C): the time from the request's arrival to its answer, body read
+                # included, so a client or a benchmark can tell server time from network time.
+                took = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode()),
+                    (b"server-timing", took.encode()),
+                ]
             await send(message)
 
         try:

@@ -552,6 +552,23 @@ def test_numeric_answer_detected() -> None:
     assert [f.rule for f in report.findings] == ["hardcoded-answer"]
 
 
+def test_answer_reported_is_the_leftmost_then_longest_match_in_any_case() -> None:
+    answers = ["alpha-beta-gamma", "answer-alpha", "answer-alpha-beta", "STRASSE-42"]
+    report = _check("x = 'see ANSWER-Alpha-Beta-gamma here'\n", forbidden_literals=answers)
+    assert len(report.violations) == 1 and "'answer-alpha-beta'" in report.violations[0].message
+    report = _check("x = 'straße-42 and more'\n", forbidden_literals=answers)  # case folding: ß is ss
+    assert [f.rule for f in report.violations] == ["hardcoded-answer"]
+
+
+def test_many_answers_over_a_megabyte_of_literals_are_all_still_found() -> None:
+    answers = [f"answer-{n:04d}-{'x' * (n % 20)}" for n in range(500)]
+    filler = " ".join(f"word{n}" for n in range(100_000))
+    planted = answers[377]
+    report = _check(f'x = """{filler} {planted.upper()} {filler}"""\n', forbidden_literals=answers)
+    assert [f.rule for f in report.violations] == ["hardcoded-answer"]
+    assert repr(planted) in report.violations[0].message
+
+
 # --- realistic agents and robustness -----------------------------------------------------------
 
 
