@@ -69,9 +69,16 @@ def build_state(settings: Settings, metrics: Metrics) -> AppState:
     """Engines, stores and the registry for one process (nothing is connected yet)."""
     engine = create_engine(settings)
     sessionmaker = create_sessionmaker(engine)
-    kv: EphemeralStore = (
-        RedisStore(aioredis.from_url(settings.redis_url)) if settings.redis_url else MemoryStore()
+    pool = (
+        aioredis.BlockingConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            timeout=settings.redis_pool_timeout_seconds,
+        )
+        if settings.redis_url
+        else None
     )
+    kv: EphemeralStore = RedisStore(aioredis.Redis(connection_pool=pool)) if pool else MemoryStore()
 
     async def load_overrides() -> Overrides:
         async with sessionmaker() as session:
@@ -91,7 +98,7 @@ def build_state(settings: Settings, metrics: Metrics) -> AppState:
         engine=engine,
         sessionmaker=sessionmaker,
         kv=kv,
-        limiter=RateLimiter.from_url(settings.redis_url or None),
+        limiter=RateLimiter.from_url(settings.redis_url or None, connection_pool=pool),
         registry=registry,
         metrics=metrics,
         extras={

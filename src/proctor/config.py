@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".proctor")
     database_url: str = ""  # empty: SQLite file under data_dir
     redis_url: str = ""  # empty: in-process nonce store and rate limiter
+    # One pool per process, shared by the nonce store and the rate limiter. When every connection is
+    # busy a request waits up to the timeout for one (then 503), instead of failing at once.
+    redis_max_connections: int = Field(default=50, ge=1)
+    redis_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     blob_url: str = ""  # empty: file:// folder under data_dir; or s3://bucket
     s3_endpoint_url: str = ""
     s3_region: str = "us-east-1"

@@ -11,9 +11,22 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis import exceptions as redis_exceptions
+from sqlalchemy import exc as sqlalchemy_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from proctor.errors import AuthError, ProctorError
+from proctor.errors import AuthError, ProctorError, Unavailable
+
+# A backing service that is down, saturated or locked: the request may succeed if retried, so the
+# answer is 503 with Retry-After rather than a 500 that reads like a bug in proctor.
+BACKEND_UNAVAILABLE: tuple[type[Exception], ...] = (
+    redis_exceptions.ConnectionError,
+    redis_exceptions.TimeoutError,
+    redis_exceptions.BusyLoadingError,
+    sqlalchemy_exc.OperationalError,  # connection refused or lost, SQLite "database is locked"
+    sqlalchemy_exc.TimeoutError,  # every pooled connection busy for pool_timeout
+    ConnectionError,  # a socket refused or reset below either driver
+)
 
 log = structlog.get_logger(__name__)
 
@@ -80,8 +93,25 @@ def install_error_handlers(app: FastAPI, renderer_for: Callable[[str], Renderer]
         errors = [{k: v for k, v in err.items() if k in ("loc", "msg", "type")} for err in exc.errors()]
         return JSONResponse({"detail": errors}, status_code=422)
 
+    async def _backend_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning(
+            "request.backend_unavailable",
+            path=request.url.path,
+            method=request.method,
+            error=type(exc).__name__,
+            message=str(exc)[:200],
+        )
+        error = Unavailable("A backing service is unavailable; retry shortly", headers={"Retry-After": "2"})
+        return renderer_for(request.url.path)(error)
+
+    for kind in BACKEND_UNAVAILABLE:
+        app.add_exception_handler(kind, _backend_unavailable)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Also reached for errors raised by middleware outside the routing layer (the global limiter).
+        if isinstance(exc, BACKEND_UNAVAILABLE):
+            return await _backend_unavailable(request, exc)
         log.exception("request.unhandled_error", path=request.url.path, method=request.method)
         error = ProctorError("Internal server error", code="INTERNAL_ERROR", status_code=500)
         return renderer_for(request.url.path)(error)

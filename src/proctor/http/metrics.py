@@ -29,6 +29,11 @@ class Metrics:
             ["scope"],
             registry=self.registry,
         )
+        self.limiter_unavailable = Counter(
+            "proctor_rate_limiter_unavailable_total",
+            "Requests let through unlimited because the shared limiter's store could not be reached",
+            registry=self.registry,
+        )
         self.auth_failures = Counter(
             "proctor_auth_failures_total", "Refused authentications by code", ["code"], registry=self.registry
         )

@@ -12,7 +12,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from proctor.errors import RateLimited
-from proctor.http.errors import ErrorRenderers
+from proctor.http.errors import BACKEND_UNAVAILABLE, ErrorRenderers
 from proctor.http.metrics import Metrics
 from proctor.storage.ratelimit import RateLimiter
 
@@ -109,7 +109,14 @@ class EdgeMiddleware:
             return False
         # The limiter lives in the app state built by the lifespan (shared with per-route limits).
         limiter: RateLimiter = scope["proctor.state"].limiter
-        decision = await limiter.hit(self.global_limit, "ip", ip)
+        try:
+            decision = await limiter.hit(self.global_limit, "ip", ip)
+        except BACKEND_UNAVAILABLE as exc:
+            # The shared limiter's Redis is down. The global limit fails open, so public reads stay
+            # up; signed routes still fail closed (their replay store needs Redis, and says 503).
+            self.metrics.limiter_unavailable.inc()
+            log.warning("ratelimit.unavailable", error=type(exc).__name__, path=scope["path"])
+            return False
         if decision.allowed:
             return False
         self.metrics.rate_limited.labels("global").inc()

@@ -95,4 +95,4 @@ class RedisStore:
         await self._redis.ping()
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        await self._redis.aclose(close_connection_pool=True)  # the pool is shared: closed once, here

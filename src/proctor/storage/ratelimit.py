@@ -6,6 +6,7 @@ import math
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -34,10 +35,12 @@ class RateLimiter:
         self._strategy = SlidingWindowCounterRateLimiter(storage)
 
     @classmethod
-    def from_url(cls, redis_url: str | None) -> RateLimiter:
+    def from_url(cls, redis_url: str | None, *, connection_pool: Any = None) -> RateLimiter:
+        """In-process without a URL; on Redis otherwise, on the process's shared pool when given one."""
         if redis_url:
             uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
-            return cls(RedisStorage(uri, implementation="redispy", key_prefix="proctor-rl"))
+            options = {"connection_pool": connection_pool} if connection_pool is not None else {}
+            return cls(RedisStorage(uri, implementation="redispy", key_prefix="proctor-rl", **options))
         return cls(MemoryStorage())
 
     async def hit(self, spec: str, *identifiers: str) -> Decision:
