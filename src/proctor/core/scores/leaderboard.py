@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Select, distinct, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proctor.core.cache import TTLCache, scope_of
@@ -33,93 +33,100 @@ class Page:
     entries: list[Entry]
 
 
-def _ranked(suite_id: int) -> Select[tuple[AgentVersion, str, int]]:
-    rank = func.row_number().over(
-        order_by=(AgentVersion.final_score.desc(), AgentVersion.eligible_at, AgentVersion.id)
-    )
-    return (
-        select(AgentVersion, Agent.name, rank.label("rank"))
+@dataclass(frozen=True)
+class _Ranking:
+    """A suite's eligible versions in rank order, with what a search needs: the leaderboard's index.
+
+    Sorting every eligible version (a window over the whole suite, for global ranks) on each request
+    costs tens of milliseconds at 100,000 versions, and a deep offset or a name search hundreds. The
+    order changes only when a version becomes eligible, so one process keeps it for a few seconds
+    (replicas agree within the TTL; the process that changes it clears its copy at once): a page is
+    then a slice and a primary-key fetch of `limit` rows, a search one pass over ~100k short strings.
+    """
+
+    ids: list[uuid.UUID]
+    names: list[str]
+    folded_names: list[str]
+    hotkeys: list[str]
+    unique_miners: int
+
+    def matches(self, q: str) -> list[int]:
+        """Positions whose agent name contains `q` or whose hotkey starts with it (case-insensitive)."""
+        needle = q.casefold()
+        return [
+            i
+            for i, (name, hotkey) in enumerate(zip(self.folded_names, self.hotkeys, strict=True))
+            if needle in name or hotkey.startswith(needle)
+        ]
+
+
+# Totals and rankings over a whole suite change only when a version becomes eligible.
+TOTALS_TTL_SECONDS = 10.0
+_RANKINGS: TTLCache[_Ranking] = TTLCache(TOTALS_TTL_SECONDS, maxsize=16)
+_SEARCHES: TTLCache[tuple[list[int], int]] = TTLCache(TOTALS_TTL_SECONDS, maxsize=256)
+_RECENT: TTLCache[int] = TTLCache(TOTALS_TTL_SECONDS, maxsize=4)
+
+
+async def _ranking(session: AsyncSession, suite_id: int) -> _Ranking:
+    key = (scope_of(session), suite_id)
+    cached = _RANKINGS.get(key)
+    if cached is not None:
+        return cached
+    query = (
+        select(AgentVersion.id, Agent.name, AgentVersion.miner_hotkey)
         .join(Agent, Agent.id == AgentVersion.agent_id)
         .where(AgentVersion.suite_id == suite_id, AgentVersion.state == "ELIGIBLE")
+        .order_by(AgentVersion.final_score.desc(), AgentVersion.eligible_at, AgentVersion.id)
     )
-
-
-def _search(query: Select[tuple[AgentVersion, str, int]], q: str) -> Select[tuple[AgentVersion, str, int]]:
-    pattern = q.strip().lower()
-    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return query.where(
-        or_(
-            func.lower(Agent.name).like(f"%{escaped}%", escape="\\"),
-            func.lower(AgentVersion.miner_hotkey).like(f"{escaped}%", escape="\\"),
-        )
+    rows = (await session.execute(query)).all()
+    names = [r[1] for r in rows]
+    hotkeys = [r[2] for r in rows]
+    ranking = _Ranking(
+        ids=[r[0] for r in rows],
+        names=names,
+        folded_names=[n.casefold() for n in names],
+        hotkeys=[h.casefold() for h in hotkeys],
+        unique_miners=len(set(hotkeys)),
     )
-
-
-# Totals over a whole suite change only when a version becomes eligible; a short cache keeps the
-# leaderboard an index range scan plus a page, whatever the number of eligible versions. Replicas agree
-# within the TTL; the process that makes a version eligible clears its own copy at once.
-TOTALS_TTL_SECONDS = 10.0
-_TOTALS: TTLCache[tuple[int, int]] = TTLCache(TOTALS_TTL_SECONDS)
-_RECENT: TTLCache[int] = TTLCache(TOTALS_TTL_SECONDS, maxsize=4)
+    return _RANKINGS.put(key, ranking)
 
 
 async def page(
     session: AsyncSession, *, suite_id: int, limit: int, offset: int, q: str | None, now: datetime
 ) -> Page:
-    """One page of the leaderboard, with the suite's totals."""
+    """One page of the leaderboard, with the suite's totals. Ranks stay global under a search."""
+    ranking = await _ranking(session, suite_id)
     search = (q or "").strip()
     if search:
-        # Ranks stay global: the window is computed over the whole suite, then filtered.
-        ranked = _search(_ranked(suite_id), search).subquery()
-        base = select(ranked).order_by(ranked.c.rank)
-        total, miners = await _totals(session, suite_id, search)
-        rows = (await session.execute(base.limit(limit).offset(offset))).all()
-        versions = {r.id: r for r in rows}
-        loaded = await _versions(session, list(versions))
-        items = [(loaded[r.id], r.name, int(r.rank)) for r in rows]
+        key = (scope_of(session), suite_id, search.casefold())
+        found = _SEARCHES.get(key)
+        if found is None:
+            positions = ranking.matches(search)
+            found = _SEARCHES.put(key, (positions, len({ranking.hotkeys[i] for i in positions})))
+        positions, miners = found
+        shown = positions[offset : offset + limit]
+        total = len(positions)
     else:
-        query = (
-            select(AgentVersion, Agent.name)
-            .join(Agent, Agent.id == AgentVersion.agent_id)
-            .where(AgentVersion.suite_id == suite_id, AgentVersion.state == "ELIGIBLE")
-            .order_by(AgentVersion.final_score.desc(), AgentVersion.eligible_at, AgentVersion.id)
-            .limit(limit)
-            .offset(offset)
-        )
-        rows = (await session.execute(query)).all()
-        items = [(r[0], r[1], offset + i + 1) for i, r in enumerate(rows)]
-        total, miners = await _totals(session, suite_id, "")
+        shown = list(range(offset, min(offset + limit, len(ranking.ids))))
+        total, miners = len(ranking.ids), ranking.unique_miners
+    loaded = await _versions(session, [ranking.ids[i] for i in shown])
+    # A version that left the board since the ranking was taken (within the TTL) is left out.
+    items = [(loaded[ranking.ids[i]], ranking.names[i], i + 1) for i in shown if ranking.ids[i] in loaded]
     entries = await _decorate(session, suite_id, items)
     return Page(suite_id, total, miners, await submitted_since(session, now - timedelta(hours=24)), entries)
 
 
-async def _versions(session: AsyncSession, ids: list[object]) -> dict[object, AgentVersion]:
+async def _versions(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, AgentVersion]:
     if not ids:
         return {}
-    rows = (await session.scalars(select(AgentVersion).where(AgentVersion.id.in_(ids)))).all()
-    return {v.id: v for v in rows}
-
-
-async def _totals(session: AsyncSession, suite_id: int, search: str) -> tuple[int, int]:
-    key = (scope_of(session), suite_id, search.lower())
-    cached = _TOTALS.get(key)
-    if cached is not None:
-        return cached
-    query: Any = (
-        select(func.count(), func.count(distinct(AgentVersion.miner_hotkey)))
-        .select_from(AgentVersion)
-        .join(Agent, Agent.id == AgentVersion.agent_id)
-        .where(AgentVersion.suite_id == suite_id, AgentVersion.state == "ELIGIBLE")
-    )
-    if search:
-        query = _search(query, search)
-    row = (await session.execute(query)).one()
-    return _TOTALS.put(key, (int(row[0]), int(row[1])))
+    query = select(AgentVersion).where(AgentVersion.id.in_(ids), AgentVersion.state == "ELIGIBLE")
+    return {v.id: v for v in (await session.scalars(query)).all()}
 
 
 def invalidate_totals() -> None:
-    """Drop cached totals (a version became eligible, or was discarded, in this process)."""
-    _TOTALS.clear()
+    """Drop cached rankings and totals (a version became eligible, or was discarded, in this process)."""
+    _RANKINGS.clear()
+    _SEARCHES.clear()
     _RECENT.clear()
 
 

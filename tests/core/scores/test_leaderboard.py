@@ -1,0 +1,97 @@
+"""The leaderboard's ranking index: global ranks, ties, search, paging, totals and freshness."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from proctor.core.scores import leaderboard
+from proctor.models import AgentVersion, HotkeyBan
+from tests.support.world import World, make_world, miner
+
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
+    leaderboard.invalidate_totals()
+    async for w in make_world(database_url, tmp_path):
+        yield w
+
+
+async def eligible(world: World, hotkey: str, name: str, score: float, minutes: int) -> AgentVersion:
+    version = await world.submit(hotkey, now=T0, name=name)
+    async with world.transaction() as s:  # type: ignore[attr-defined]
+        await s.execute(
+            update(AgentVersion)
+            .where(AgentVersion.id == version.id)
+            .values(state="ELIGIBLE", final_score=score, eligible_at=T0 + timedelta(minutes=minutes))
+        )
+    leaderboard.invalidate_totals()  # what the evaluation service does when it makes one eligible
+    return version
+
+
+async def board(world: World, *, limit: int = 10, offset: int = 0, q: str | None = None) -> leaderboard.Page:
+    async with world.sessionmaker() as s:
+        return await leaderboard.page(s, suite_id=world.suite_id, limit=limit, offset=offset, q=q, now=T0)
+
+
+async def test_ranks_by_score_then_earlier_eligibility_with_global_ranks_under_search(world: World) -> None:
+    alice, bob, carol = miner(1), miner(2), miner(3)
+    low = await eligible(world, alice, "Ranker Low", 0.2, 1)
+    tie_late = await eligible(world, bob, "Tie Late", 0.8, 9)
+    tie_early = await eligible(world, carol, "tie early", 0.8, 3)
+    best = await eligible(world, alice, "Best Ranker", 0.95, 5)
+    await world.submit(miner(4), now=T0, name="never evaluated")  # QUEUED: not on the board
+
+    page = await board(world)
+    assert [(e.rank, e.version.id) for e in page.entries] == [
+        (1, best.id),
+        (2, tie_early.id),
+        (3, tie_late.id),
+        (4, low.id),
+    ]
+    assert [e.agent_name for e in page.entries] == ["Best Ranker", "tie early", "Tie Late", "Ranker Low"]
+    assert (page.total, page.unique_miners, page.submitted_24h) == (4, 3, 5)
+
+    found = await board(world, q="RANKER")  # names, case-insensitive; ranks stay global
+    assert [(e.rank, e.agent_name) for e in found.entries] == [(1, "Best Ranker"), (4, "Ranker Low")]
+    assert (found.total, found.unique_miners) == (2, 1)
+    by_key = await board(world, q=bob[:10].upper())  # a hotkey prefix ("miner-0002"), any case
+    assert [(e.rank, e.version.id) for e in by_key.entries] == [(3, tie_late.id)]
+    assert (await board(world, q="nobody")).entries == []
+
+    second = await board(world, limit=2, offset=2)
+    assert [e.rank for e in second.entries] == [3, 4] and second.total == 4
+    assert (await board(world, limit=2, offset=10)).entries == []
+
+
+async def test_a_new_eligible_version_reranks_at_once_in_the_process_that_made_it(world: World) -> None:
+    first = await eligible(world, miner(1), "first", 0.5, 1)
+    assert [e.version.id for e in (await board(world)).entries] == [first.id]
+    better = await eligible(world, miner(2), "better", 0.9, 2)
+    page = await board(world)
+    assert [e.version.id for e in page.entries] == [better.id, first.id] and page.total == 2
+
+
+async def test_a_version_that_leaves_the_board_is_not_shown_even_from_a_cached_ranking(world: World) -> None:
+    gone = await eligible(world, miner(1), "gone", 0.9, 1)
+    kept = await eligible(world, miner(2), "kept", 0.5, 2)
+    assert len((await board(world)).entries) == 2
+    async with world.transaction() as s:  # type: ignore[attr-defined]
+        # Another replica discards it: this process's ranking is still the cached one.
+        await s.execute(update(AgentVersion).where(AgentVersion.id == gone.id).values(state="DISCARDED"))
+    assert [e.version.id for e in (await board(world)).entries] == [kept.id]
+
+
+async def test_banned_miners_are_marked_not_hidden(world: World) -> None:
+    banned = miner(1)
+    version = await eligible(world, banned, "banned one", 0.9, 1)
+    async with world.transaction() as s:  # type: ignore[attr-defined]
+        s.add(HotkeyBan(hotkey=banned, reason="copying", banned_at=T0))
+    (entry,) = (await board(world)).entries
+    assert entry.version.id == version.id and entry.is_miner_banned
