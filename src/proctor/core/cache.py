@@ -40,3 +40,20 @@ def scope_of(session: object) -> str:
     """A cache-key prefix naming the database behind a session: one process may serve several."""
     bind = session.get_bind()  # type: ignore[attr-defined]
     return str(bind.url)
+
+
+class Generation:
+    """A counter bumped whenever this process changes what cached score views show.
+
+    Caches of rendered answers put it in their keys, so a local change is seen at once without each
+    cache having to be found and cleared.
+    """
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def bump(self) -> None:
+        self.value += 1
+
+
+SCORES = Generation()  # eligibility, rankings, the top agent

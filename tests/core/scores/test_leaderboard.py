@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from proctor.core.cache import SCORES, TTLCache
 from proctor.core.scores import leaderboard
 from proctor.models import AgentVersion, HotkeyBan
 from tests.support.world import World, make_world, miner
@@ -95,3 +96,24 @@ async def test_banned_miners_are_marked_not_hidden(world: World) -> None:
         s.add(HotkeyBan(hotkey=banned, reason="copying", banned_at=T0))
     (entry,) = (await board(world)).entries
     assert entry.version.id == version.id and entry.is_miner_banned
+
+
+async def test_another_replicas_change_shows_once_the_stamp_is_checked_again(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await eligible(world, miner(1), "first", 0.5, 1)
+    assert [e.version.id for e in (await board(world)).entries] == [first.id]
+    other = await world.submit(miner(2), now=T0, name="elsewhere")
+    async with world.transaction() as s:  # type: ignore[attr-defined]
+        # Made eligible by another process: nothing here is told.
+        await s.execute(
+            update(AgentVersion)
+            .where(AgentVersion.id == other.id)
+            .values(state="ELIGIBLE", final_score=0.9, eligible_at=T0 + timedelta(minutes=5))
+        )
+    generation = SCORES.value
+    assert [e.version.id for e in (await board(world)).entries] == [first.id]  # within the check window
+    monkeypatch.setattr(leaderboard, "_CHECKED", TTLCache(0.0))  # the window has passed
+    page = await board(world)
+    assert [e.version.id for e in page.entries] == [other.id, first.id] and page.total == 2
+    assert SCORES.value > generation  # rendered pages of the old board are no longer served

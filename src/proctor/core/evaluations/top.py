@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from proctor.core.cache import TTLCache, scope_of
+from proctor.core.cache import SCORES, TTLCache, scope_of
 from proctor.core.evaluations.aggregation import Contender, challenge_threshold, dethrones
 from proctor.models import Agent, AgentVersion, HotkeyBan, TopHistory
 
@@ -74,6 +74,7 @@ _VIEWS: TTLCache[TopView] = TTLCache(2.0, maxsize=64)
 def invalidate() -> None:
     """Forget cached top views (this process just changed who may hold the top)."""
     _VIEWS.clear()
+    SCORES.bump()
 
 
 async def current(session: AsyncSession, *, suite_id: int, margin: float) -> TopView:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from proctor.core.cache import TTLCache, scope_of
+from proctor.core.cache import SCORES, TTLCache, scope_of
 from proctor.models import Agent, AgentVersion, HotkeyBan, TopHistory
 
 
@@ -49,6 +49,7 @@ class _Ranking:
     folded_names: list[str]
     hotkeys: list[str]
     unique_miners: int
+    stamp: tuple[int, datetime | None]  # (eligible count, newest eligibility): changes with the board
 
     def matches(self, q: str) -> list[int]:
         """Positions whose agent name contains `q` or whose hotkey starts with it (case-insensitive)."""
@@ -60,18 +61,35 @@ class _Ranking:
         ]
 
 
-# Totals and rankings over a whole suite change only when a version becomes eligible.
+# A ranking is rebuilt only when its stamp changes; the stamp (one aggregate over the eligible index
+# range) is read at most every STAMP_CHECK_SECONDS, so replicas see another's change within that time.
+STAMP_CHECK_SECONDS = 2.0
 TOTALS_TTL_SECONDS = 10.0
-_RANKINGS: TTLCache[_Ranking] = TTLCache(TOTALS_TTL_SECONDS, maxsize=16)
+_RANKINGS: dict[tuple[str, int], _Ranking] = {}
+_CHECKED: TTLCache[bool] = TTLCache(STAMP_CHECK_SECONDS, maxsize=64)
 _SEARCHES: TTLCache[tuple[list[int], int]] = TTLCache(TOTALS_TTL_SECONDS, maxsize=256)
 _RECENT: TTLCache[int] = TTLCache(TOTALS_TTL_SECONDS, maxsize=4)
+
+
+async def _stamp(session: AsyncSession, suite_id: int) -> tuple[int, datetime | None]:
+    query = select(func.count(), func.max(AgentVersion.eligible_at)).where(
+        AgentVersion.suite_id == suite_id, AgentVersion.state == "ELIGIBLE"
+    )
+    count, newest = (await session.execute(query)).one()
+    return int(count), newest
 
 
 async def _ranking(session: AsyncSession, suite_id: int) -> _Ranking:
     key = (scope_of(session), suite_id)
     cached = _RANKINGS.get(key)
-    if cached is not None:
+    if cached is not None and _CHECKED.get(key):
         return cached
+    stamp = await _stamp(session, suite_id)
+    _CHECKED.put(key, True)
+    if cached is not None and cached.stamp == stamp:
+        return cached
+    if cached is not None:
+        SCORES.bump()  # another replica changed the board: rendered pages of the old one are stale
     query = (
         select(AgentVersion.id, Agent.name, AgentVersion.miner_hotkey)
         .join(Agent, Agent.id == AgentVersion.agent_id)
@@ -87,8 +105,13 @@ async def _ranking(session: AsyncSession, suite_id: int) -> _Ranking:
         folded_names=[n.casefold() for n in names],
         hotkeys=[h.casefold() for h in hotkeys],
         unique_miners=len(set(hotkeys)),
+        stamp=stamp,
     )
-    return _RANKINGS.put(key, ranking)
+    if len(_RANKINGS) >= 16:
+        _RANKINGS.clear()  # bounded by hand: a handful of suites per database
+    _RANKINGS[key] = ranking
+    _SEARCHES.clear()
+    return ranking
 
 
 async def page(
@@ -98,7 +121,7 @@ async def page(
     ranking = await _ranking(session, suite_id)
     search = (q or "").strip()
     if search:
-        key = (scope_of(session), suite_id, search.casefold())
+        key = (scope_of(session), suite_id, id(ranking), search.casefold())
         found = _SEARCHES.get(key)
         if found is None:
             positions = ranking.matches(search)
@@ -126,8 +149,10 @@ async def _versions(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UU
 def invalidate_totals() -> None:
     """Drop cached rankings and totals (a version became eligible, or was discarded, in this process)."""
     _RANKINGS.clear()
+    _CHECKED.clear()
     _SEARCHES.clear()
     _RECENT.clear()
+    SCORES.bump()
 
 
 async def submitted_since(session: AsyncSession, since: datetime) -> int:

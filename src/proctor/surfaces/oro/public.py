@@ -7,7 +7,11 @@ from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from proctor.config import Settings
+from proctor.core.cache import SCORES, TTLCache, scope_of
 from proctor.core.evaluations import artifacts, reads
 from proctor.core.evaluations import top as top_service
 from proctor.core.scores import leaderboard
@@ -127,6 +131,17 @@ async def get_pending_evaluations(
     return mapping.to_pending(queue)
 
 
+# Rendered answers of the most-polled public reads (dashboards ask for the same page over and over),
+# kept for a couple of seconds. Keys carry the scores generation, so a change made by this process is
+# served at once; another replica's change shows within the TTL plus the ranking's stamp check.
+RENDERED_TTL_SECONDS = 2.0
+_RENDERED: TTLCache[bytes] = TTLCache(RENDERED_TTL_SECONDS, maxsize=512)
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
 @router.get("/leaderboard", response_model=wire.LeaderboardResponse)
 async def get_leaderboard(
     request: Request,
@@ -136,9 +151,13 @@ async def get_leaderboard(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
     q: Annotated[str | None, Query(max_length=100)] = None,
-) -> wire.LeaderboardResponse:
+) -> Response:
     """Eligible agents ranked by final score; `q` matches agent names (substring) or hotkeys (prefix)."""
     settings = state_of(request).settings
+    key = ("leaderboard", scope_of(session), SCORES.value, suite_id, limit, offset, q, settings.top_margin)
+    body = _RENDERED.get(key)
+    if body is not None:
+        return _json(body)
     suite = await (
         suite_service.get_suite(session, suite_id=suite_id)
         if suite_id is not None
@@ -146,13 +165,27 @@ async def get_leaderboard(
     )
     page = await leaderboard.page(session, suite_id=suite.id, limit=limit, offset=offset, q=q, now=utcnow())
     top = await top_service.current(session, suite_id=suite.id, margin=settings.top_margin)
-    return mapping.to_leaderboard(page, suite, limit=limit, offset=offset, threshold=top.challenge_threshold)
+    answer = mapping.to_leaderboard(
+        page, suite, limit=limit, offset=offset, threshold=top.challenge_threshold
+    )
+    return _json(_RENDERED.put(key, answer.model_dump_json(by_alias=True).encode()))
 
 
 @router.get("/top", response_model=wire.TopAgentResponse)
-async def get_top_agent(request: Request, session: SessionDep) -> wire.TopAgentResponse:
+async def get_top_agent(request: Request, session: SessionDep) -> Response:
     """The current top agent for emissions (a challenger must beat it by the policy's margin)."""
     settings = state_of(request).settings
+    key = ("top", scope_of(session), SCORES.value, settings.top_margin, settings.top_emission_weight)
+    body = _RENDERED.get(key)
+    if body is None:
+        answer = await _top_agent(session, settings)
+        body = answer.model_dump_json(by_alias=True).encode()
+        if answer.suite_id:  # "no active suite" is not kept: an import elsewhere must show at once
+            _RENDERED.put(key, body)
+    return _json(body)
+
+
+async def _top_agent(session: AsyncSession, settings: Settings) -> wire.TopAgentResponse:
     policy = {
         "margin": settings.top_margin,
         "emission_weight": settings.top_emission_weight,
