@@ -249,6 +249,18 @@ async def read_latency(base: str, requests: int) -> list[Result]:
         raw = client.encode("GET", path)
         await drive_raw("warmup", client, 4, [raw] * 20)
         results.append(await drive_raw(name, client, 4, [raw] * requests))
+    # Every request different, so none is answered from the 2 s cache of rendered pages: the cost of
+    # a page (a slice of the cached ranking, a primary-key fetch and the decoration) and of a search.
+    varied = {
+        "GET /v1/public/leaderboard (new page each time)": [
+            f"/v1/public/leaderboard?limit=100&offset={(i * 7919) % 99_900}" for i in range(requests)
+        ],
+        "GET /v1/public/leaderboard?q=(new term each time)": [
+            f"/v1/public/leaderboard?limit=100&q=agent%20{(i * 7919) % 100_000}" for i in range(requests)
+        ],
+    }
+    for name, paths in varied.items():
+        results.append(await drive_raw(name, client, 4, [client.encode("GET", p) for p in paths]))
     await client.close()
     return results
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,3 +119,27 @@ async def test_another_replicas_change_shows_once_the_stamp_is_checked_again(
     page = await board(world)
     assert [e.version.id for e in page.entries] == [other.id, first.id] and page.total == 2
     assert SCORES.value > generation  # rendered pages of the old board are no longer served
+
+
+def test_search_finds_exactly_what_a_plain_scan_finds() -> None:
+    rng = random.Random(7)
+    alphabet = "ab -_.1"
+    names = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
+    hotkeys = ["".join(rng.choice("5abAB") for _ in range(rng.randint(1, 8))) for _ in range(3000)]
+    ranking = leaderboard._Ranking(
+        ids=[uuid.uuid4() for _ in names],
+        names=names,
+        folded_names=[n.casefold() for n in names],
+        hotkeys=[h.casefold() for h in hotkeys],
+        unique_miners=len(set(hotkeys)),
+        stamp=(len(names), None),
+    )
+    for needle in ["a", "ab", "B 1", "5a", "5AB", "-_", "zz", "a.b1", "1", "ba", " "]:
+        folded = needle.casefold()
+        expected = [
+            i
+            for i in range(len(names))
+            if folded in names[i].casefold() or hotkeys[i].casefold().startswith(folded)
+        ]
+        assert ranking.matches(needle) == expected, needle
+    assert ranking.matches("a\nb") == []
