@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, case, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proctor.errors import Conflict, NotFound
@@ -111,6 +111,44 @@ async def renew(
     if hasattr(row, "last_heartbeat_at"):
         row.last_heartbeat_at = now
     return row
+
+
+async def renew_all(
+    session: AsyncSession,
+    spec: LeaseSpec,
+    *,
+    owner: str,
+    now: datetime,
+    seconds: float,
+    cap_attr: str | None = None,
+) -> int:
+    """Extend every live lease `owner` holds, in one statement; returns how many were renewed.
+
+    For owners that hold several leases and renew them together (a GPU miner's heartbeat). Leases that
+    already lapsed are left to the reaper, as `renew` refuses them one by one. A lease being finished
+    concurrently is locked by its finisher; this statement waits for it and then, re-reading the row,
+    no longer matches it. `cap_attr` names a column the new expiry may not pass (a job's deadline).
+    """
+    model = spec.model
+    expiry: Any = literal(now + timedelta(seconds=seconds), type_=model.lease_expires_at.type)
+    if cap_attr is not None:
+        cap = getattr(model, cap_attr)
+        expiry = case((cap < expiry, cap), else_=expiry)
+    values: dict[str, Any] = {"lease_expires_at": expiry}
+    if hasattr(model, "last_heartbeat_at"):
+        values["last_heartbeat_at"] = now
+    statement = (
+        update(model)
+        .where(
+            getattr(model, spec.owner_attr) == owner,
+            model.status.in_(spec.active),
+            model.lease_expires_at > now,
+        )
+        .values(values)
+        .execution_options(synchronize_session=False)
+    )
+    result = await session.execute(statement)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

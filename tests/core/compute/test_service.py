@@ -263,6 +263,23 @@ class TestComplete:
             assert lease is not None and lease.lease_expires_at == T0 + timedelta(seconds=120)
         assert (await complete(market, a, job_id, now=T0 + timedelta(seconds=119))).changed
 
+    async def test_a_heartbeat_renews_only_the_miners_own_live_leases(self, market: Market) -> None:
+        a, b = await market.miner(), await market.miner()
+        client = await market.client()
+        mine, theirs = await market.job(client), await market.job(client)
+        await accept(market, a, mine)
+        await accept(market, b, theirs)
+        async with market.sessionmaker() as session:
+            before = {x.job_id: x.lease_expires_at for x in await session.scalars(select(ComputeAssignment))}
+        beat = await market.run(compute.heartbeat, miner_id=a, policy=POLICY, now=T0 + timedelta(seconds=20))
+        assert beat.jobs_assigned == 1
+        async with market.sessionmaker() as session:
+            after = {x.job_id: x.lease_expires_at for x in await session.scalars(select(ComputeAssignment))}
+        assert after[mine] > before[mine] and after[theirs] == before[theirs]
+        # Once lapsed, a lease is the sweeper's: a late heartbeat does not revive it.
+        late = await market.run(compute.heartbeat, miner_id=b, policy=POLICY, now=T0 + timedelta(hours=5))
+        assert late.jobs_assigned == 0
+
 
 class TestFail:
     async def test_back_to_the_queue_for_someone_else_then_failed(self, market: Market) -> None:

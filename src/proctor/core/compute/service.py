@@ -357,21 +357,17 @@ async def heartbeat(session: AsyncSession, *, miner_id: str, policy: Policy, now
     miner.last_heartbeat_at = now
     if miner.status == "offline":
         miner.status = "active"
-    renewed = 0
-    for lease_id in await repo.running_assignment_ids(miner.id):
-        try:
-            row = await leases.renew(
-                session,
-                ASSIGNMENT_LEASES,
-                lease_id=lease_id,
-                owner=miner.id,
-                now=now,
-                seconds=policy.heartbeat_timeout_seconds,
-            )
-        except (leases.LeaseExpired, leases.LeaseFinished):
-            continue  # lapsed leases belong to the sweeper; a job finished meanwhile needs nothing
-        row.lease_expires_at = min(row.lease_expires_at, row.deadline_at)
-        renewed += 1
+    await session.flush()  # the miner row first: the renewal below is a bulk statement
+    # Leases that lapsed are the sweeper's (it re-queues their jobs); a job's lease never outlives
+    # the job's own deadline.
+    renewed = await leases.renew_all(
+        session,
+        ASSIGNMENT_LEASES,
+        owner=miner.id,
+        now=now,
+        seconds=policy.heartbeat_timeout_seconds,
+        cap_attr="deadline_at",
+    )
     await session.flush()
     queue_length = await repo.count_available(miner, now=now)
     return Heartbeat(miner=miner, jobs_assigned=renewed, queue_length=queue_length)
