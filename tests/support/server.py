@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Self
 
 import httpx
 
@@ -19,6 +20,10 @@ def free_port() -> int:
 
 
 class ServerProcess:
+    """`proctor serve` by default; a subclass names another `proctor` command that serves HTTP."""
+
+    command: tuple[str, ...] = ("serve",)
+
     def __init__(self, env: dict[str, str], workdir: Path, *, port: int | None = None) -> None:
         self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.workdir = workdir
@@ -30,20 +35,21 @@ class ServerProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 40.0) -> ServerProcess:
+    def start(self, timeout: float = 40.0) -> Self:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "proctor", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "proctor", *self.command, "--host", "127.0.0.1", "--port", str(self.port)],
             env=self.env,
             cwd=self.workdir,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        name = " ".join(("proctor", *self.command))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"proctor serve exited early:\n{self.log()}")
+                raise RuntimeError(f"{name} exited early:\n{self.log()}")
             try:
                 if httpx.get(self.base_url + "/health", timeout=1).status_code == 200:
                     return self
@@ -51,7 +57,7 @@ class ServerProcess:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"proctor serve did not become healthy:\n{self.log()}")
+        raise RuntimeError(f"{name} did not become healthy:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-8000:] if self.log_path.exists() else ""
@@ -65,7 +71,7 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait(timeout=5)
 
-    def __enter__(self) -> ServerProcess:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.support import services
@@ -19,35 +17,7 @@ from tests.support.server import ServerProcess
 class ClaimsServerProcess(ServerProcess):
     """`proctor claims serve` (the standalone claim app) on a free port."""
 
-    def start(self, timeout: float = 40.0) -> ClaimsServerProcess:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        command = [
-            sys.executable,
-            "-m",
-            "proctor",
-            "claims",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-        ]
-        self.process = subprocess.Popen(
-            command, env=self.env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"proctor claims serve exited early:\n{self.log()}")
-            try:
-                if httpx.get(self.base_url + "/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"proctor claims serve did not become healthy:\n{self.log()}")
+    command = ("claims", "serve")
 
 
 @pytest.fixture

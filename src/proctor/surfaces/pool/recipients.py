@@ -18,9 +18,26 @@ root_router = APIRouter(tags=["pool: compat"])  # mounted at /coldkey_address
 HISTORY_LIMIT = 20
 
 
-async def _update(
+# One handler, four addresses: the current route and the compatibility forms Pool clients still call
+# (the legacy `coldkey_address` body is accepted by the request model on every one of them).
+@router.put("/recipient-coldkey", response_model=wire.RecipientUpdateResponse)
+@router.post(
+    "/recipient-coldkey", response_model=wire.RecipientUpdateResponse, summary="Compatibility form (POST)"
+)
+@router.post(
+    "/coldkey_address/update",
+    response_model=wire.RecipientUpdateResponse,
+    summary="Compatibility form (legacy `coldkey_address` body)",
+)
+@root_router.post(
+    "/update",
+    response_model=wire.RecipientUpdateResponse,
+    summary="Root compatibility route the Pool GUI calls before mining (`POST /coldkey_address/update`)",
+)
+async def update_recipient_coldkey(
     request: Request, session: SessionDep, body: wire.RecipientUpdateRequest
 ) -> wire.RecipientUpdateResponse:
+    """Set the signer's payout recipient for epochs published from now on (recipient-update signed)."""
     raw = body.raw_recipient
     # The client strips whitespace before signing; the raw spelling is a fallback for one that did not.
     signer = authenticate(request, recipient_coldkeys=(raw.strip(), raw), body=body.auth_fields())
@@ -34,38 +51,6 @@ async def _update(
         changed=update.changed,
         updated_at=update.updated_at,
     )
-
-
-@router.put("/recipient-coldkey", response_model=wire.RecipientUpdateResponse)
-async def put_recipient_coldkey(
-    request: Request, session: SessionDep, body: wire.RecipientUpdateRequest
-) -> wire.RecipientUpdateResponse:
-    """Set the signer's payout recipient for epochs published from now on (recipient-update signed)."""
-    return await _update(request, session, body)
-
-
-@router.post("/recipient-coldkey", response_model=wire.RecipientUpdateResponse)
-async def post_recipient_coldkey(
-    request: Request, session: SessionDep, body: wire.RecipientUpdateRequest
-) -> wire.RecipientUpdateResponse:
-    """Compatibility form of the recipient update."""
-    return await _update(request, session, body)
-
-
-@router.post("/coldkey_address/update", response_model=wire.RecipientUpdateResponse)
-async def post_coldkey_address_update(
-    request: Request, session: SessionDep, body: wire.RecipientUpdateRequest
-) -> wire.RecipientUpdateResponse:
-    """Compatibility form of the recipient update (legacy `coldkey_address` body)."""
-    return await _update(request, session, body)
-
-
-@root_router.post("/update", response_model=wire.RecipientUpdateResponse)
-async def root_coldkey_address_update(
-    request: Request, session: SessionDep, body: wire.RecipientUpdateRequest
-) -> wire.RecipientUpdateResponse:
-    """Root compatibility route the Pool GUI calls before mining (`POST /coldkey_address/update`)."""
-    return await _update(request, session, body)
 
 
 @router.get("/recipient-coldkey", response_model=wire.RecipientResponse)
