@@ -12,22 +12,22 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from proctor.core.evaluations import service as ev
+from proctor.core.evaluations import flows
 from proctor.models import EvaluationRun
 from tests.support.world import make_world, miner
 
 
 async def test_worker_reaps_expired_leases(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"
-    async for world in make_world(url, tmp_path):
+    async for world in make_world(url, tmp_path, eval_lease_seconds=1):
         await world.submit(miner(1), now=datetime.now(UTC) - timedelta(minutes=10))
-        async with world.transaction() as s:  # type: ignore[attr-defined]
-            claim = await ev.claim(
-                s,
-                validator="val-a",
-                policy=ev.Policy(lease_seconds=1),
-                now=datetime.now(UTC) - timedelta(minutes=5),
-            )
+        claim = await flows.claim_work(
+            world.core,
+            validator="val-a",
+            report=None,
+            now=datetime.now(UTC) - timedelta(minutes=5),
+            base_url="http://t",
+        )
         assert claim is not None
         env = {
             **os.environ,

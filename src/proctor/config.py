@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     eval_max_failures: int = 3  # failed runs from distinct validators that discard a version
     eval_lease_seconds: int = 180  # validators heartbeat every 30 s
     eval_aggregation: str = "median"  # or "mean": how validator scores become the final score
+    # A claim from a validator that already holds a live run answers that run again (same id, lease
+    # renewed), so a claim answer lost on the way costs nothing; false keeps ORO's strict 409.
+    eval_claim_returns_held_run: bool = True
     code_release_delay_seconds: int = 24 * 3600  # eligible agents' code becomes public after this
     top_margin: float = 0.05  # a challenger must beat the incumbent's score by this fraction
     top_emission_weight: float = 1.0  # share of emissions to the top miner (the rest is burned)

@@ -194,7 +194,7 @@ def local_blob_app(store: BlobStore) -> ASGIApp:
     renderers = ErrorRenderers()
     install_error_handlers(app, renderers.for_path)
     mount_group(app, renderers, ROUTE_PREFIX, [blob_routes.router], render_flat)
-    state = SimpleNamespace(extras={"blobs": store})
+    state = SimpleNamespace(blobs=store)
 
     async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
         # The edge middleware does this in the real app.

@@ -11,27 +11,39 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from proctor.config import Settings
+from proctor.core.context import Core, build_core
 from proctor.core.evaluations import service as evaluation_service
 from proctor.core.identity.registry import Identity
 from proctor.core.submissions import service as submission_service
 from proctor.core.submissions.gates import Candidate
-from proctor.core.submissions.runner import GateRunner
 from proctor.core.suites import service as suite_service
 from proctor.models import AgentVersion
 from proctor.storage import migrate
-from proctor.storage.blobs import create_blob_store
-from proctor.storage.db import create_engine, create_sessionmaker, unit_of_work
+from proctor.storage.db import unit_of_work
 from tests.support.agents import valid_agent
 from tests.support.suites import oro_problems
 
 
 @dataclass
 class World:
-    settings: Settings
-    engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
-    blobs: object
+    core: Core
     suite_id: int = 0
+
+    @property
+    def settings(self) -> Settings:
+        return self.core.settings
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.core.db.engine
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        return self.core.db.sessionmaker
+
+    @property
+    def blobs(self) -> object:
+        return self.core.blobs
 
     def transaction(self) -> object:
         return unit_of_work(self.sessionmaker)
@@ -54,7 +66,7 @@ class World:
                 facts=facts,
                 code_store=self.blobs,  # type: ignore[arg-type]
                 evaluation=evaluation_service.policy_from(self.settings),
-                runner=GateRunner(workers=0),
+                runner=self.core.gates,
             )
         assert outcome.accepted, outcome.rejection
         assert outcome.version is not None
@@ -69,16 +81,16 @@ async def make_world(database_url: str, tmp_path: Path, **overrides: object) -> 
         **values,  # type: ignore[arg-type]
     )
     await migrate.upgrade(settings)
-    engine = create_engine(settings)
-    world = World(settings, engine, create_sessionmaker(engine), create_blob_store(settings))
+    core = build_core(settings, gate_workers=0)
+    await core.start()
+    world = World(core)
     async with unit_of_work(world.sessionmaker) as session:
         result = await suite_service.import_suite(session, document=oro_problems(5), activate=True)
         world.suite_id = result.suite.id
     try:
         yield world
     finally:
-        await world.blobs.close()  # type: ignore[attr-defined]
-        await engine.dispose()
+        await core.close()
 
 
 def miner(n: int) -> str:

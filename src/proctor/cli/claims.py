@@ -24,8 +24,8 @@ def serve(
     """Serve the claim routes at the root path, reading the same database as `proctor serve`."""
     import uvicorn
 
+    from proctor.app import create_app
     from proctor.logging import configure_logging
-    from proctor.surfaces.claims.app import create_claims_app
 
     if config is not None:
         ctx.find_root().obj = {"config": config}
@@ -33,7 +33,7 @@ def serve(
     configure_logging(settings.log_level, json=settings.log_json)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     uvicorn.run(
-        create_claims_app(settings),
+        create_app(settings, at_root="claims"),
         host=host,
         port=port or settings.claims_port,
         access_log=False,

@@ -60,8 +60,12 @@ def serve(
     settings = settings_from(ctx)
     configure_logging(settings.log_level, json=settings.log_json)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from proctor.app import tune_gc
+
+    app_ = create_app(settings)
+    tune_gc()
     uvicorn.run(
-        create_app(settings),
+        app_,
         host=host,
         port=port,
         access_log=False,  # proctor logs each request itself, with the route template and client IP
@@ -83,9 +87,9 @@ def worker(
     """
     import signal
 
-    from proctor.app import prepare_database, surface_modules
+    from proctor.app import prepare_database
     from proctor.logging import configure_logging
-    from proctor.worker.jobs import run_all
+    from proctor.worker.jobs import all_jobs, run_all
 
     if config is not None:
         ctx.find_root().obj = {"config": config}
@@ -98,8 +102,8 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        ok("worker started", surfaces=",".join(settings.surfaces))
-        await run_all(settings, surface_modules(settings), stop)
+        ok("worker started", jobs=",".join(job.name for job in all_jobs(settings)))
+        await run_all(settings, stop)
 
     asyncio.run(main())
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
 
@@ -36,12 +36,6 @@ class TTLCache(Generic[V]):
         self._items.clear()
 
 
-def scope_of(session: object) -> str:
-    """A cache-key prefix naming the database behind a session: one process may serve several."""
-    bind = session.get_bind()  # type: ignore[attr-defined]
-    return str(bind.url)
-
-
 class Generation:
     """A counter bumped whenever this process changes what cached score views show.
 
@@ -56,4 +50,37 @@ class Generation:
         self.value += 1
 
 
-SCORES = Generation()  # eligibility, rankings, the top agent
+class Caches:
+    """Every read cache of one database, owned by the process's `Database` (never module-level).
+
+    Sessions reach it through `caches_of(session)`, the executor's flows through `core.caches`; two
+    databases in one process (tests, the standalone claim app) never share entries.
+    """
+
+    def __init__(self) -> None:
+        self.scores = Generation()  # eligibility, rankings, the top agent
+        self.problem_ids: TTLCache[frozenset[Any]] = TTLCache(3600, maxsize=64)
+        self.top_views: TTLCache[Any] = TTLCache(2.0, maxsize=64)
+        self.rendered: TTLCache[bytes] = TTLCache(2.0, maxsize=512)
+        self.rankings: dict[int, Any] = {}
+        self.ranking_checked: TTLCache[bool] = TTLCache(2.0, maxsize=64)
+        self.searches: TTLCache[tuple[list[int], int]] = TTLCache(10.0, maxsize=256)
+        self.recent: TTLCache[int] = TTLCache(10.0, maxsize=4)
+        self.extra: dict[str, Any] = {}  # per-domain objects created on first use (e.g. the claim trees)
+
+    def scores_changed(self) -> None:
+        """This process changed eligibility or the top: drop rankings, totals and rendered views."""
+        self.rankings.clear()
+        self.ranking_checked.clear()
+        self.searches.clear()
+        self.recent.clear()
+        self.top_views.clear()
+        self.scores.bump()
+
+
+def caches_of(session: Any) -> Caches:
+    """The caches of the database behind an ORM session (see `storage.db.create_sessionmaker`)."""
+    caches = session.info.get("caches")
+    if caches is None:
+        caches = session.info["caches"] = Caches()
+    return caches  # type: ignore[no-any-return]

@@ -35,7 +35,7 @@ _SAFE_HEADERS = {
 
 
 def _local_store(request: Request) -> LocalBlobStore:
-    store = state_of(request).extras.get("blobs")
+    store = state_of(request).blobs
     if not isinstance(store, LocalBlobStore):
         raise NotFound()
     return store

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proctor.config import Settings
+from proctor.core.context import Core
 from proctor.http.state import AppState
 
 
@@ -16,6 +17,12 @@ def state_of(request: Request) -> AppState:
     """The process state; the edge middleware puts it in the scope, so mounted sub-apps reach it too."""
     state: AppState = request.scope["proctor.state"]
     return state
+
+
+def core_of(request: Request) -> Core:
+    """The core's typed state for flows."""
+    state: AppState = request.scope["proctor.state"]
+    return state.core
 
 
 # Every dependency is `async def`: FastAPI runs plain `def` dependencies in a thread pool, a thread hop

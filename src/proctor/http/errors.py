@@ -4,7 +4,8 @@ peer's own shape. Nothing unexpected leaves as a stack trace."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
@@ -31,6 +32,49 @@ BACKEND_UNAVAILABLE: tuple[type[Exception], ...] = (
 log = structlog.get_logger(__name__)
 
 Renderer = Callable[[ProctorError], JSONResponse]
+
+
+class Translation:
+    """A surface's one table from the core's neutral errors (the lease engine's, say) to its peer's
+    (status, code), with per-route exceptions where a route's peer declares fewer codes.
+
+        LEASES = Translation({leases.NotOwner: (409, "NOT_RUN_OWNER"), …}, routes={"progress": {…}})
+        with LEASES.route("progress"):
+            await flows.record_progress(…)
+
+    The message is kept; the status and code become the peer's.
+    """
+
+    def __init__(
+        self,
+        table: Mapping[type[ProctorError], tuple[int, str]],
+        *,
+        routes: Mapping[str, Mapping[type[ProctorError], tuple[int, str]]] | None = None,
+    ) -> None:
+        self.table = dict(table)
+        self.routes = {name: {**self.table, **extra} for name, extra in (routes or {}).items()}
+        self.kinds = tuple(self.table)
+
+    def rename(self, error: ProctorError, route: str | None = None) -> ProctorError:
+        """The peer's version of `error` (unchanged when the table does not name its kind)."""
+        found = self.routes.get(route or "", self.table).get(type(error))
+        if found is None:
+            return error
+        status, code = found
+        return ProctorError(
+            error.message, code=code, status_code=status, headers=error.headers, **error.extra
+        )
+
+    @contextmanager
+    def route(self, name: str | None = None) -> Iterator[None]:
+        try:
+            yield
+        except self.kinds as exc:
+            assert isinstance(exc, ProctorError)
+            status, code = self.routes.get(name or "", self.table)[type(exc)]
+            raise ProctorError(
+                exc.message, code=code, status_code=status, headers=exc.headers, **exc.extra
+            ) from None
 
 
 def render_flat(error: ProctorError) -> JSONResponse:

@@ -57,7 +57,10 @@ async def _check(awaitable: Any, timeout: float) -> str:
     return "ok"
 
 
-@router.get("/metrics", include_in_schema=False)
+metrics_router = APIRouter(tags=["health"])
+
+
+@metrics_router.get("/metrics", include_in_schema=False)
 async def metrics(state: StateDep) -> Response:
     """Prometheus text exposition."""
     body = state.metrics.render()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -38,5 +43,31 @@ class Metrics:
             "proctor_auth_failures_total", "Refused authentications by code", ["code"], registry=self.registry
         )
 
+        self._totals = _Totals()
+        self.registry.register(self._totals)
+
+    def watch(self, name: str, documentation: str, read: Callable[[], int]) -> None:
+        """Export a process counter kept elsewhere (statements sent, Redis round trips) at scrape time.
+
+        Hot paths bump a plain integer instead of a labelled Prometheus counter (a lock and a lookup
+        per increment); the value is read only when /metrics is scraped.
+        """
+        self._totals.sources[name] = (documentation, read)
+
+    def watch_database(self, db: Any) -> None:
+        self.watch("proctor_db_statements", "SQL statements sent by this process", lambda: db.statements)
+        self.watch(
+            "proctor_db_transactions", "Executor transactions opened by this process", lambda: db.transactions
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _Totals(Collector):
+    def __init__(self) -> None:
+        self.sources: dict[str, tuple[str, Callable[[], int]]] = {}
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        for name, (documentation, read) in self.sources.items():
+            yield CounterMetricFamily(name, documentation, value=read())

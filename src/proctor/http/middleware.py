@@ -51,6 +51,12 @@ def _in(address: str, networks: tuple[IPNetwork, ...]) -> bool:
     return any(ip in net for net in networks)
 
 
+# Set in the scope when the global limit of a signed request is left to its auth dependency, which
+# counts it together with the replay nonce (one Redis round trip instead of two). Whatever a route
+# did not consume is counted when the request ends (an unknown path, a bad signature).
+DEFERRED_LIMIT = "proctor.limit_deferred"
+
+
 class EdgeMiddleware:
     def __init__(
         self,
@@ -61,6 +67,7 @@ class EdgeMiddleware:
         trusted_proxies: tuple[IPNetwork, ...],
         metrics: Metrics,
         renderers: ErrorRenderers,
+        signed_prefixes: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.enabled = enabled
@@ -68,6 +75,7 @@ class EdgeMiddleware:
         self.trusted = trusted_proxies
         self.metrics = metrics
         self.renderers = renderers
+        self.signed_prefixes = signed_prefixes  # route groups whose auth counts the global limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -98,11 +106,30 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            if await self._over_limit(scope, ip, send_wrapper):
+            if self._defer_limit(scope, headers):
+                scope[DEFERRED_LIMIT] = True
+            elif await self._over_limit(scope, ip, send_wrapper):
                 return
             await self.app(scope, receive, send_wrapper)
         finally:
+            if scope.pop(DEFERRED_LIMIT, False):
+                await self._count_late(scope, ip)
             self._observe(scope, status["code"], time.perf_counter() - started, ip, request_id)
+
+    def _defer_limit(self, scope: Scope, headers: dict[str, str]) -> bool:
+        return (
+            self.enabled
+            and "x-signature" in headers
+            and "x-nonce" in headers
+            and "authorization" not in headers
+            and scope["path"].startswith(self.signed_prefixes)
+        )
+
+    async def _count_late(self, scope: Scope, ip: str) -> None:
+        try:
+            await scope["proctor.state"].limiter.hit(self.global_limit, "ip", ip)
+        except BACKEND_UNAVAILABLE:
+            self.metrics.limiter_unavailable.inc()
 
     async def _over_limit(self, scope: Scope, ip: str, send: Send) -> bool:
         if not self.enabled or scope["path"] in UNLIMITED_PATHS:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from proctor.config import Settings
+from proctor.core.cache import Caches
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
@@ -64,8 +65,13 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def create_sessionmaker(
+    engine: AsyncEngine, caches: Caches | None = None
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions on `engine`; each carries the database's read caches (`proctor.core.cache.caches_of`)."""
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, info={"caches": caches or Caches()}
+    )
 
 
 @asynccontextmanager

@@ -80,8 +80,14 @@ class RedisStore:
     def __init__(self, client: aioredis.Redis, prefix: str = "proctor:") -> None:
         self._redis = client
         self._prefix = prefix
+        self.round_trips = 0
+
+    def full_key(self, key: str) -> str:
+        """The Redis key behind `key` (for scripts that set it together with something else)."""
+        return self._prefix + key
 
     async def add(self, key: str, ttl_seconds: float) -> bool:
+        self.round_trips += 1
         return bool(await self._redis.set(self._prefix + key, "1", nx=True, px=int(ttl_seconds * 1000)))
 
     async def put(self, key: str, value: str, ttl_seconds: float) -> None:

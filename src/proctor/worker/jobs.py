@@ -1,41 +1,36 @@
-"""The periodic jobs proctor runs."""
+"""Every domain's periodic jobs, each switched on by its own settings (never by the mounted surfaces)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from datetime import datetime
-from types import ModuleType
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from proctor.config import Settings
-from proctor.core.evaluations import service as evaluation_service
-from proctor.storage.db import create_engine, create_sessionmaker
+from proctor.core.compute.jobs import jobs as compute_jobs
+from proctor.core.context import Core, build_core
+from proctor.core.evaluations.jobs import jobs as evaluation_jobs
+from proctor.core.rewards.jobs import jobs as reward_jobs
 from proctor.worker.periodic import Job, run_forever
 
-
-async def reap_evaluation_leases(session: AsyncSession, now: datetime) -> int:
-    return await evaluation_service.reap_expired(session, now=now)
+DOMAINS = (evaluation_jobs, compute_jobs, reward_jobs)
 
 
-def default_jobs(settings: Settings) -> list[Job]:
-    return [Job("evaluations.reap", settings.reaper_interval_seconds, reap_evaluation_leases)]
+def all_jobs(settings: Settings) -> list[Job]:
+    """The enabled jobs of every domain."""
+    return [job for domain in DOMAINS for job in domain(settings)]
 
 
-def all_jobs(settings: Settings, surfaces: Iterable[ModuleType]) -> list[Job]:
-    """The core's jobs plus those of every mounted surface (a surface module may define `jobs`)."""
-    jobs = default_jobs(settings)
-    for module in surfaces:
-        jobs += module.jobs(settings) if hasattr(module, "jobs") else []
-    return jobs
+def start_jobs(core: Core, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+    """Run every enabled job in this process until `stop` is set."""
+    return [
+        asyncio.create_task(run_forever(core, job, stop), name=job.name) for job in all_jobs(core.settings)
+    ]
 
 
-async def run_all(settings: Settings, surfaces: Iterable[ModuleType], stop: asyncio.Event) -> None:
-    """`proctor worker`: every periodic job until `stop` is set, without serving HTTP."""
-    engine = create_engine(settings)
-    sessionmaker = create_sessionmaker(engine)
+async def run_all(settings: Settings, stop: asyncio.Event) -> None:
+    """`proctor worker`: every enabled periodic job until `stop` is set, without serving HTTP."""
+    core = build_core(settings, gate_workers=0)
+    await core.start()
     try:
-        await asyncio.gather(*(run_forever(sessionmaker, job, stop) for job in all_jobs(settings, surfaces)))
+        await asyncio.gather(*start_jobs(core, stop))
     finally:
-        await engine.dispose()
+        await core.close()

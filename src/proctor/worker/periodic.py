@@ -1,28 +1,31 @@
-"""Periodic background jobs (lease reaping, and later epoch publication and similar).
+"""Periodic background jobs (lease reaping, the compute sweeper, epoch publication, …).
 
-They run inside `proctor serve` by default, or alone in `proctor worker`. With several replicas on
-PostgreSQL exactly one runs each job at a time: every tick takes a transaction-scoped advisory lock
-named after the job and skips the tick when another replica holds it. On SQLite there is one process.
+Each domain lists its jobs (`jobs(settings)`), switched on by settings; they run inside `proctor
+serve` (PROCTOR_RUN_JOBS, the default) or alone in `proctor worker`, whatever HTTP surfaces are
+mounted. With several replicas on PostgreSQL exactly one runs each job at a time: a tick takes a
+session-level advisory lock named after the job (on its own connection, released when the tick ends
+or the process dies) and is skipped while another replica holds it. On SQLite there is one process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from proctor.core.context import Core
 from proctor.storage.base import utcnow
 from proctor.storage.db import unit_of_work
 
 log = structlog.get_logger(__name__)
 
-JobFn = Callable[[AsyncSession, datetime], Awaitable[object]]
+JobFn = Callable[[Core, datetime], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -38,22 +41,46 @@ class Job:
         )
 
 
-async def run_once(sessionmaker: async_sessionmaker[AsyncSession], job: Job) -> bool:
+def in_session(fn: Callable[[AsyncSession, datetime], Awaitable[object]]) -> JobFn:
+    """A job written against an ORM session: one transaction per tick."""
+
+    async def run(core: Core, now: datetime) -> object:
+        async with unit_of_work(core.sessionmaker) as session:
+            return await fn(session, now)
+
+    return run
+
+
+@asynccontextmanager
+async def _exclusive(core: Core, job: Job) -> AsyncIterator[bool]:
+    if core.db.dialect != "postgresql":
+        yield True
+        return
+    await core.db.start()
+    assert core.db.pool is not None
+    async with core.db.pool.acquire() as conn:
+        got = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", job.lock_key))
+        try:
+            yield got
+        finally:
+            if got:
+                await conn.fetchval("SELECT pg_advisory_unlock($1)", job.lock_key)
+
+
+async def run_once(core: Core, job: Job) -> bool:
     """One tick of `job`; False when another replica holds it right now."""
-    async with unit_of_work(sessionmaker) as session:
-        if session.get_bind().dialect.name == "postgresql":
-            got = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": job.lock_key})
-            if not got:
-                return False
-        await job.run(session, utcnow())
+    async with _exclusive(core, job) as mine:
+        if not mine:
+            return False
+        await job.run(core, utcnow())
     return True
 
 
-async def run_forever(sessionmaker: async_sessionmaker[AsyncSession], job: Job, stop: asyncio.Event) -> None:
+async def run_forever(core: Core, job: Job, stop: asyncio.Event) -> None:
     """Tick `job` every interval until `stop` is set; a failing tick is logged and retried next time."""
     while not stop.is_set():
         try:
-            await run_once(sessionmaker, job)
+            await run_once(core, job)
         except Exception:  # a background job must survive a database blip
             log.exception("job.failed", job=job.name)
         try:

@@ -234,9 +234,9 @@ class TestComplete:
         a, b = await market.miner(), await market.miner()
         job_id = await market.job(await market.client())
         await accept(market, a, job_id)
-        with pytest.raises(leases.NotLeaseOwner) as info:
+        with pytest.raises(leases.NotOwner) as info:
             await complete(market, b, job_id)
-        assert info.value.error_code == "NOT_JOB_OWNER" and info.value.status == 409
+        assert info.value.status == 409
         with pytest.raises(compute.JobNotFound):
             await complete(market, b, "job_missing")
         assert (await job_row(market, job_id)).state == "RUNNING"
@@ -245,9 +245,8 @@ class TestComplete:
         a = await market.miner()
         job_id = await market.job(await market.client())
         await accept(market, a, job_id)
-        with pytest.raises(leases.LeaseExpired) as info:
+        with pytest.raises(leases.LeaseLost):
             await complete(market, a, job_id, now=T0 + timedelta(seconds=60))
-        assert info.value.error_code == "LEASE_EXPIRED"
 
     async def test_heartbeats_keep_the_lease_but_not_past_the_deadline(self, market: Market) -> None:
         a = await market.miner()
@@ -299,7 +298,7 @@ class TestFail:
         assert job.state == "FAILED" and "attempt 2 of 2" in (job.error or "")
         with pytest.raises(compute.JobNotAvailable):
             await accept(market, c, job_id)
-        with pytest.raises(leases.LeaseFinished):
+        with pytest.raises(leases.AlreadyFinished):
             await complete(market, b, job_id)
 
 
@@ -315,7 +314,7 @@ class TestSweep:
         assert (await job_row(market, job_id)).state == "QUEUED"
         await accept(market, b, job_id, now=later)
         assert (await complete(market, b, job_id, now=later)).changed
-        with pytest.raises(leases.LeaseExpired):
+        with pytest.raises(leases.LeaseLost):
             await complete(market, a, job_id, now=later)
         stats = await market.run(compute.miner_stats, miner_id=a)
         assert (stats.total_jobs, stats.failed_jobs, stats.completed_jobs, stats.earnings_micro) == (

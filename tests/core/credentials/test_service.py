@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from proctor.config import Settings
 from proctor.core.credentials import service as credential_service
 from proctor.core.credentials.crypto import CredentialCipher, CredentialUndecryptable
-from proctor.core.credentials.providers import CredentialRejected, ProviderUnavailable
+from proctor.core.credentials.providers import CredentialRejected, Providers, ProviderUnavailable
 from proctor.errors import NotFound, ProctorError, ValidationFailed
 from proctor.models import InferenceCredential, InferencePreference
 from proctor.storage.db import unit_of_work
@@ -56,8 +56,13 @@ async def _stored_plaintext(maker: Maker, settings: Settings, provider: str, hot
 
 
 async def _mint(maker: Maker, settings: Settings, hotkey: str = BOB) -> Any:
-    async with unit_of_work(maker) as s:
-        return await credential_service.mint_for_claim(s, hotkey=hotkey, settings=settings, ttl_seconds=900)
+    providers = Providers(settings)
+    try:
+        return await credential_service.mint_for_run(
+            maker, providers, hotkey=hotkey, settings=settings, ttl_seconds=900
+        )
+    finally:
+        await providers.close()
 
 
 class TestStore:

@@ -1,4 +1,4 @@
-"""The evaluation lifecycle in the core, on SQLite and PostgreSQL."""
+"""The evaluation lifecycle's flows, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,27 +12,31 @@ import pytest
 from sqlalchemy import select
 
 from proctor.core import leases
+from proctor.core.evaluations import flows
 from proctor.core.evaluations import service as ev
 from proctor.core.evaluations import top as top_service
-from proctor.errors import BadRequest, NotFound, ValidationFailed
+from proctor.errors import BadRequest, ValidationFailed
 from proctor.models import EvaluationRun, RunProblemResult, WorkItem
 from tests.support.world import World, make_world, miner
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-POLICY = ev.Policy(
-    required_successes=2, max_failures=2, lease_seconds=60, release_delay_seconds=3600, top_margin=0.05
-)
+POLICY = {
+    "eval_required_successes": 2,
+    "eval_max_failures": 2,
+    "eval_lease_seconds": 60,
+    "code_release_delay_seconds": 3600,
+    "top_margin": 0.05,
+}
 
 
 @pytest.fixture
 async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
-    async for w in make_world(database_url, tmp_path, eval_required_successes=2):
+    async for w in make_world(database_url, tmp_path, **POLICY):
         yield w
 
 
-async def claim(world: World, validator: str, now: datetime = T0) -> ev.Claim | None:
-    async with world.transaction() as s:  # type: ignore[attr-defined]
-        return await ev.claim(s, validator=validator, policy=POLICY, now=now)
+async def claim(world: World, validator: str, now: datetime = T0) -> flows.ClaimAnswer | None:
+    return await flows.claim_work(world.core, validator=validator, report=None, now=now, base_url="http://t")
 
 
 async def complete(
@@ -42,19 +46,26 @@ async def complete(
     score: float | None = 0.5,
     status: str = "SUCCESS",
     now: datetime = T0,
-) -> ev.Completion:
-    async with world.transaction() as s:  # type: ignore[attr-defined]
-        return await ev.complete(
-            s,
-            run_id=run_id,
-            validator=validator,
-            status=status,
-            score=score,
-            failure_reason=None if status == "SUCCESS" else "sandbox crashed",
-            details={},
-            policy=POLICY,
-            now=now,
-        )
+) -> flows.Completion:
+    return await flows.complete_run(
+        world.core,
+        run_id=run_id,
+        validator=validator,
+        status=status,
+        score=score,
+        failure_reason=None if status == "SUCCESS" else "sandbox crashed",
+        details={},
+        now=now,
+    )
+
+
+async def version_state(world: World, version_id: uuid.UUID) -> str:
+    from proctor.models import AgentVersion
+
+    async with world.sessionmaker() as s:
+        version = await s.get(AgentVersion, version_id)
+        assert version is not None
+        return version.state
 
 
 class TestClaim:
@@ -62,13 +73,18 @@ class TestClaim:
         first = await world.submit(miner(1), now=T0)
         second = await world.submit(miner(2), now=T0 + timedelta(seconds=1))
         a = await claim(world, "val-a")
-        assert a is not None and a.version.id == first.id and a.version.state == "RUNNING"
-        with pytest.raises(ev.AtCapacity):
-            await claim(world, "val-a")
+        assert a is not None and a.run.agent_version_id == first.id
+        assert await version_state(world, first.id) == "RUNNING"
+        again = await claim(world, "val-a")
+        assert again is not None and again.repeated and again.run.id == a.run.id, "its held run, again"
         b = await claim(world, "val-b")
-        assert b is not None and b.version.id == first.id, "the oldest item still needs a second validator"
+        assert b is not None and b.run.agent_version_id == first.id, (
+            "the oldest item still needs a second validator"
+        )
         c = await claim(world, "val-c")
-        assert c is not None and c.version.id == second.id, "first is fully staffed, so next comes second"
+        assert c is not None and c.run.agent_version_id == second.id, (
+            "first is fully staffed, so next comes second"
+        )
         assert await claim(world, "val-d") is not None
         assert await claim(world, "val-e") is None
 
@@ -85,48 +101,55 @@ class TestLease:
         await world.submit(miner(1), now=T0)
         a = await claim(world, "val-a")
         assert a is not None and a.run.lease_expires_at == T0 + timedelta(seconds=60)
-        async with world.transaction() as s:  # type: ignore[attr-defined]
-            run = await ev.heartbeat(
-                s,
-                run_id=a.run.id,
-                validator="val-a",
-                policy=POLICY,
-                now=T0 + timedelta(seconds=30),
-                report=ev.HostReport(service_versions={"validator": "sha256:1"}, cpu_pct=12.5),
-            )
-        assert run.status == "RUNNING" and run.lease_expires_at == T0 + timedelta(seconds=90)
+        expires = await flows.heartbeat(
+            world.core,
+            run_id=a.run.id,
+            validator="val-a",
+            now=T0 + timedelta(seconds=30),
+            report=ev.HostReport(service_versions={"validator": "sha256:1"}, cpu_pct=12.5),
+        )
+        assert expires == T0 + timedelta(seconds=90)
+        async with world.sessionmaker() as s:
+            run = await s.get(EvaluationRun, a.run.id)
+        assert (
+            run is not None and run.status == "RUNNING" and run.service_versions == {"validator": "sha256:1"}
+        )
 
     @pytest.mark.parametrize(
-        ("who", "offset", "code"),
-        [("val-x", 10, "NOT_RUN_OWNER"), ("val-a", 61, "LEASE_EXPIRED")],
+        ("who", "offset", "error"), [("val-x", 10, leases.NotOwner), ("val-a", 61, leases.LeaseLost)]
     )
-    async def test_heartbeat_refusals(self, world: World, who: str, offset: int, code: str) -> None:
+    async def test_heartbeat_refusals(
+        self, world: World, who: str, offset: int, error: type[Exception]
+    ) -> None:
         await world.submit(miner(1), now=T0)
         a = await claim(world, "val-a")
         assert a is not None
-        with pytest.raises(leases.LeaseExpired if code == "LEASE_EXPIRED" else leases.NotLeaseOwner) as info:
-            async with world.transaction() as s:  # type: ignore[attr-defined]
-                await ev.heartbeat(
-                    s, run_id=a.run.id, validator=who, policy=POLICY, now=T0 + timedelta(seconds=offset)
-                )
-        assert info.value.error_code == code
+        with pytest.raises(error):
+            await flows.heartbeat(
+                world.core, run_id=a.run.id, validator=who, report=None, now=T0 + timedelta(seconds=offset)
+            )
 
     async def test_unknown_run(self, world: World) -> None:
-        with pytest.raises(NotFound) as info:
-            async with world.transaction() as s:  # type: ignore[attr-defined]
-                await ev.heartbeat(s, run_id=uuid.uuid4(), validator="v", policy=POLICY, now=T0)
-        assert info.value.error_code == "EVAL_RUN_NOT_FOUND"
+        with pytest.raises(leases.LeaseNotFound):
+            await flows.heartbeat(world.core, run_id=uuid.uuid4(), validator="v", report=None, now=T0)
+
+    async def test_strict_mode_refuses_a_second_claim(self, database_url: str, tmp_path: Path) -> None:
+        async for strict in make_world(database_url, tmp_path, eval_claim_returns_held_run=False, **POLICY):
+            await strict.submit(miner(1), now=T0)
+            assert await claim(strict, "val-a") is not None
+            with pytest.raises(ev.AtCapacity):
+                await claim(strict, "val-a")
 
     async def test_silent_validator_loses_the_run_and_the_slot_returns(self, world: World) -> None:
         version = await world.submit(miner(1), now=T0)
         a = await claim(world, "val-a")
         assert a is not None
         later = T0 + timedelta(seconds=120)
-        async with world.transaction() as s:  # type: ignore[attr-defined]
-            assert await ev.reap_expired(s, now=later) == 1
+        assert await flows.reap(world.core, later) == 1
+        assert await flows.reap(world.core, later) == 0, "reaped exactly once"
         b = await claim(world, "val-b", now=later)
-        assert b is not None and b.version.id == version.id
-        with pytest.raises(leases.LeaseExpired):
+        assert b is not None and b.run.agent_version_id == version.id
+        with pytest.raises(leases.LeaseLost):
             await complete(world, a.run.id, "val-a", now=later)
         async with world.sessionmaker() as s:
             stale = await s.get(EvaluationRun, a.run.id)
@@ -139,7 +162,8 @@ class TestLease:
         a = await claim(world, "val-a")
         assert a is not None
         again = await claim(world, "val-a", now=T0 + timedelta(seconds=61))
-        assert again is not None and again.version.id == version.id and again.run.id != a.run.id
+        assert again is not None and again.run.agent_version_id == version.id and again.run.id != a.run.id
+        assert not again.repeated
 
     async def test_claim_reaps_inline(self, world: World) -> None:
         await world.submit(miner(1), now=T0)
@@ -156,13 +180,17 @@ class TestProgress:
         await world.submit(miner(1), now=T0)
         a = await claim(world, "val-a")
         assert a is not None
-        async with world.sessionmaker() as s:
-            problems = await ev.run_problems(s, run=a.run)
+        _, problems = await flows.run_problems(world.core, run_id=a.run.id, validator="val-a")
         pid = problems[0].problem_id
 
         async def send(*updates: ev.ProblemUpdate) -> EvaluationRun:
-            async with world.transaction() as s:  # type: ignore[attr-defined]
-                return await ev.progress(s, run_id=a.run.id, validator="val-a", updates=updates, now=T0)
+            await flows.record_progress(
+                world.core, run_id=a.run.id, validator="val-a", updates=updates, now=T0
+            )
+            async with world.sessionmaker() as s:
+                run = await s.get(EvaluationRun, a.run.id)
+            assert run is not None
+            return run
 
         first = ev.ProblemUpdate(
             pid, "SUCCESS", {"score": 0.9, "reasoning_score": 0.7, "execution_time": 3.0}
@@ -183,14 +211,13 @@ class TestProgress:
         a = await claim(world, "val-a")
         assert a is not None
         with pytest.raises(BadRequest) as info:
-            async with world.transaction() as s:  # type: ignore[attr-defined]
-                await ev.progress(
-                    s,
-                    run_id=a.run.id,
-                    validator="val-a",
-                    now=T0,
-                    updates=[ev.ProblemUpdate(uuid.uuid4(), "SUCCESS", {})],
-                )
+            await flows.record_progress(
+                world.core,
+                run_id=a.run.id,
+                validator="val-a",
+                now=T0,
+                updates=[ev.ProblemUpdate(uuid.uuid4(), "SUCCESS", {})],
+            )
         assert info.value.error_code == "INVALID_PROBLEM_ID"
 
 
@@ -215,9 +242,15 @@ class TestCompletion:
         a = await claim(world, "val-a")
         assert a is not None
         await complete(world, a.run.id, "val-a", score=0.6)
-        with pytest.raises(leases.LeaseFinished) as info:
+        with pytest.raises(leases.AlreadyFinished):
             await complete(world, a.run.id, "val-a", status="FAILED", score=None)
-        assert info.value.error_code == "RUN_ALREADY_COMPLETE"
+        with pytest.raises(leases.AlreadyFinished):
+            await complete(world, a.run.id, "val-a", score=0.9)
+        async with world.sessionmaker() as s:
+            run = await s.get(EvaluationRun, a.run.id)
+        assert run is not None and (run.status, run.validator_score) == ("SUCCESS", 0.6), "nothing changed"
+        same = await complete(world, a.run.id, "val-a", score=0.6)
+        assert same.run.validator_score == 0.6 and same.item.success_count == 1
 
     @pytest.mark.parametrize(
         ("status", "score", "reason", "code"),
@@ -235,18 +268,16 @@ class TestCompletion:
         a = await claim(world, "val-a")
         assert a is not None
         with pytest.raises((BadRequest, ValidationFailed)) as info:
-            async with world.transaction() as s:  # type: ignore[attr-defined]
-                await ev.complete(
-                    s,
-                    run_id=a.run.id,
-                    validator="val-a",
-                    status=status,
-                    score=score,
-                    failure_reason=reason,
-                    details={},
-                    policy=POLICY,
-                    now=T0,
-                )
+            await flows.complete_run(
+                world.core,
+                run_id=a.run.id,
+                validator="val-a",
+                status=status,
+                score=score,
+                failure_reason=reason,
+                details={},
+                now=T0,
+            )
         assert info.value.error_code == code
 
     async def test_failures_from_distinct_validators_discard(self, world: World) -> None:
@@ -265,7 +296,7 @@ class TestCompletion:
             version = await world.submit(miner(n), now=T0)
             for v in (f"v{n}a", f"v{n}b"):
                 c = await claim(world, v)
-                assert c is not None and c.version.id == version.id
+                assert c is not None and c.run.agent_version_id == version.id
                 await complete(world, c.run.id, v, score=score)
             return version.id
 
@@ -290,12 +321,37 @@ async def test_concurrent_claimers_never_share_a_run(pg: object, tmp_path: Path)
             await world.submit(miner(n), now=T0 + timedelta(seconds=n))
         validators = [f"val-{i:02d}" for i in range(40)]
         results = await asyncio.gather(*(claim(world, v) for v in validators), return_exceptions=True)
-        claims = [r for r in results if isinstance(r, ev.Claim)]
+        claims = [r for r in results if isinstance(r, flows.ClaimAnswer)]
         assert not [r for r in results if isinstance(r, BaseException)]
         assert len(claims) == 20, "10 items × 2 required successes"
-        pairs = [(c.item.id, c.run.validator_hotkey) for c in claims]
+        pairs = [(c.run.work_item_id, c.run.validator_hotkey) for c in claims]
         assert len(set(pairs)) == 20
         per_item: dict[uuid.UUID, int] = {}
         for item_id, _ in pairs:
             per_item[item_id] = per_item.get(item_id, 0) + 1
         assert set(per_item.values()) == {2}
+
+
+@pytest.mark.postgres
+async def test_two_validators_completing_the_last_two_runs_close_it_once(pg: object, tmp_path: Path) -> None:
+    from tests.support import services
+
+    dbs: services.PostgresDatabases = pg  # type: ignore[assignment]
+    async for world in make_world(dbs.url(await dbs.create()), tmp_path, **POLICY):
+        for n in range(8):
+            version = await world.submit(miner(n), now=T0 + timedelta(seconds=n))
+            a, b = await claim(world, f"a{n}"), await claim(world, f"b{n}")
+            assert a is not None and b is not None and a.run.work_item_id == b.run.work_item_id
+            done = await asyncio.gather(
+                complete(world, a.run.id, f"a{n}", score=0.4), complete(world, b.run.id, f"b{n}", score=0.6)
+            )
+            assert sum(d.became_eligible for d in done) == 1, "exactly one completion closes the item"
+            assert await version_state(world, version.id) == "ELIGIBLE"
+            async with world.sessionmaker() as s:
+                item = await s.scalar(select(WorkItem).where(WorkItem.agent_version_id == version.id))
+            assert item is not None and (item.success_count, item.active_count, item.status) == (
+                2,
+                0,
+                "CLOSED",
+            )
+            assert item.final_score == pytest.approx(0.5)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from proctor.core.evaluations import service as ev
+from proctor.core.evaluations import flows
 from proctor.core.rewards import service as epoch_service
 from proctor.core.rewards.allocation import allocate
 from proctor.core.rewards.errors import InvalidScores, ScoresUnavailable
@@ -129,33 +129,32 @@ class TestLoad:
 
 @pytest.fixture
 async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
-    async for w in make_world(database_url, tmp_path, eval_required_successes=2):
+    async for w in make_world(
+        database_url, tmp_path, eval_required_successes=2, code_release_delay_seconds=0, top_margin=0.05
+    ):
         yield w
 
 
 async def test_proctor_own_scores_follow_the_top_agent(world: World) -> None:
-    policy = ev.Policy(
-        required_successes=2, max_failures=2, lease_seconds=60, release_delay_seconds=0, top_margin=0.05
-    )
     async with world.sessionmaker() as s:
         empty = await proctor_scores(s, margin=0.05, emission_weight=1.0)
     assert allocate(100, empty.competitions).amounts == {}
     await world.submit(B, now=T0)
     for validator in ("val-a", "val-b"):
-        async with world.transaction() as s:  # type: ignore[attr-defined]
-            claim = await ev.claim(s, validator=validator, policy=policy, now=T0)
-            assert claim is not None
-            await ev.complete(
-                s,
-                run_id=claim.run.id,
-                validator=validator,
-                status="SUCCESS",
-                score=0.9,
-                failure_reason=None,
-                details={},
-                policy=policy,
-                now=T0,
-            )
+        claim = await flows.claim_work(
+            world.core, validator=validator, report=None, now=T0, base_url="http://t"
+        )
+        assert claim is not None
+        await flows.complete_run(
+            world.core,
+            run_id=claim.run.id,
+            validator=validator,
+            status="SUCCESS",
+            score=0.9,
+            failure_reason=None,
+            details={},
+            now=T0,
+        )
     async with world.transaction() as s:  # type: ignore[attr-defined]
         source = await load_scores(
             s, location="", max_bytes=1, timeout_seconds=1, margin=0.05, emission_weight=0.75

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from proctor.core.cache import SCORES, TTLCache
+from proctor.core.cache import TTLCache
 from proctor.core.scores import leaderboard
 from proctor.models import AgentVersion, HotkeyBan
 from tests.support.world import World, make_world, miner
@@ -21,7 +21,6 @@ T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
-    leaderboard.invalidate_totals()
     async for w in make_world(database_url, tmp_path):
         yield w
 
@@ -34,7 +33,7 @@ async def eligible(world: World, hotkey: str, name: str, score: float, minutes: 
             .where(AgentVersion.id == version.id)
             .values(state="ELIGIBLE", final_score=score, eligible_at=T0 + timedelta(minutes=minutes))
         )
-    leaderboard.invalidate_totals()  # what the evaluation service does when it makes one eligible
+    world.core.caches.scores_changed()  # what the evaluation flow does when it makes one eligible
     return version
 
 
@@ -113,12 +112,13 @@ async def test_another_replicas_change_shows_once_the_stamp_is_checked_again(
             .where(AgentVersion.id == other.id)
             .values(state="ELIGIBLE", final_score=0.9, eligible_at=T0 + timedelta(minutes=5))
         )
-    generation = SCORES.value
+    caches = world.core.caches
+    generation = caches.scores.value
     assert [e.version.id for e in (await board(world)).entries] == [first.id]  # within the check window
-    monkeypatch.setattr(leaderboard, "_CHECKED", TTLCache(0.0))  # the window has passed
+    monkeypatch.setattr(caches, "ranking_checked", TTLCache(0.0))  # the window has passed
     page = await board(world)
     assert [e.version.id for e in page.entries] == [other.id, first.id] and page.total == 2
-    assert SCORES.value > generation  # rendered pages of the old board are no longer served
+    assert caches.scores.value > generation  # rendered pages of the old board are no longer served
 
 
 def test_search_finds_exactly_what_a_plain_scan_finds() -> None:

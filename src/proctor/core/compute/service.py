@@ -43,6 +43,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,22 +66,20 @@ from proctor.core.compute.schemas import (
 from proctor.errors import BadRequest, Conflict, Forbidden, NotFound, ProctorError, Unauthorized
 from proctor.models import ComputeAssignment, ComputeClient, ComputeEarning, ComputeJob, ComputeMiner
 from proctor.models.compute import RUNNING_ASSIGNMENT
+from proctor.storage.sql import SessionTx
 
 QUEUED, RUNNING, COMPLETED = "QUEUED", "RUNNING", "COMPLETED"
 FAILED, CANCELED, EXPIRED = "FAILED", "CANCELED", "EXPIRED"
 MINER_STATUSES = ("pending", "active", "offline", "suspended")
 
-ASSIGNMENT_LEASES = leases.LeaseSpec(
-    model=ComputeAssignment,
-    owner_attr="miner_id",
-    active=frozenset({RUNNING_ASSIGNMENT}),
-    terminal=frozenset({"completed", "failed", "expired"}),
-    expired_status="expired",
-    not_found_code="JOB_NOT_FOUND",
-    not_owner_code="NOT_JOB_OWNER",
-    expired_code="LEASE_EXPIRED",
-    finished_code="JOB_ALREADY_FINISHED",
-    noun="job",
+ASSIGNMENT_LEASES = leases.LeaseKind(
+    name="job",
+    table=ComputeAssignment.__table__,  # type: ignore[arg-type]
+    owner="miner_id",
+    live=frozenset({RUNNING_ASSIGNMENT}),
+    finished=frozenset({"completed", "failed"}),
+    expired="expired",  # lapsed, or ended by the operator (a suspended miner)
+    work_ref="job_id",
 )
 
 
@@ -281,18 +280,18 @@ async def suspend_miner(session: AsyncSession, *, miner_id: str, policy: Policy,
     """Stop a miner taking work and hand its running jobs back; returns how many went back."""
     miner = await _miner(session, miner_id, lock=True)
     miner.status, miner.updated_at = "suspended", now
+    await session.flush()
+    ended = await leases.end(
+        SessionTx(session),
+        ASSIGNMENT_LEASES,
+        where=ASSIGNMENT_LEASES.c.miner_id == miner.id,
+        status=ASSIGNMENT_LEASES.expired,
+        now=now,
+        values={"error": "miner suspended by the operator"},
+    )
     returned = 0
-    for lease_id in await ComputeRepository(session).running_assignment_ids(miner.id):
-        try:
-            ended = await leases.finish(
-                session, ASSIGNMENT_LEASES, lease_id=lease_id, owner=miner.id, now=now, status="expired"
-            )
-        except leases.LeaseExpired:
-            continue  # already lapsed: the sweeper hands it back
-        if not ended.changed:
-            continue
-        ended.row.error = "miner suspended by the operator"
-        returned += await _release_job(session, ended.row, policy=policy, now=now, reason="miner suspended")
+    for assignment in ended:
+        returned += await _release_job(session, assignment, policy=policy, now=now, reason="miner suspended")
     await session.flush()
     return returned
 
@@ -361,12 +360,12 @@ async def heartbeat(session: AsyncSession, *, miner_id: str, policy: Policy, now
     # Leases that lapsed are the sweeper's (it re-queues their jobs); a job's lease never outlives
     # the job's own deadline.
     renewed = await leases.renew_all(
-        session,
+        SessionTx(session),
         ASSIGNMENT_LEASES,
         owner=miner.id,
         now=now,
         seconds=policy.heartbeat_timeout_seconds,
-        cap_attr="deadline_at",
+        cap="deadline_at",
     )
     await session.flush()
     queue_length = await repo.count_available(miner, now=now)
@@ -468,7 +467,7 @@ async def _own_lease_id(repo: ComputeRepository, *, job_id: str, miner_id: str) 
     if lease_id is None:
         if await repo.job(job_id) is None:
             raise JobNotFound()
-        raise leases.NotLeaseOwner("Job is not assigned to this miner", code="NOT_JOB_OWNER")
+        raise leases.NotOwner("Job is not assigned to this miner")
     return lease_id
 
 
@@ -486,7 +485,7 @@ async def complete(
     repo = ComputeRepository(session)
     lease_id = await _own_lease_id(repo, job_id=job_id, miner_id=miner_id)
     finished = await leases.finish(
-        session, ASSIGNMENT_LEASES, lease_id=lease_id, owner=miner_id, now=now, status="completed"
+        SessionTx(session), ASSIGNMENT_LEASES, lease_id=lease_id, owner=miner_id, now=now, status="completed"
     )
     job = await repo.job(job_id, lock=True)
     assert job is not None
@@ -494,7 +493,7 @@ async def complete(
         if job.result_hash != report.result_hash:
             raise ResultMismatch()
         return Completion(job=job, earned_micro=job.price_micro, changed=False)
-    assignment: ComputeAssignment = finished.row
+    assignment = finished.row
     job.state, job.finished_at, job.error = COMPLETED, now, None
     job.result_hash, job.result = report.result_hash, report.result
     job.metrics = {
@@ -525,10 +524,16 @@ async def fail(
     repo = ComputeRepository(session)
     lease_id = await _own_lease_id(repo, job_id=job_id, miner_id=miner_id)
     finished = await leases.finish(
-        session, ASSIGNMENT_LEASES, lease_id=lease_id, owner=miner_id, now=now, status="failed"
+        SessionTx(session),
+        ASSIGNMENT_LEASES,
+        lease_id=lease_id,
+        owner=miner_id,
+        now=now,
+        status="failed",
+        values={"error": error},
+        compare=(),
     )
     if finished.changed:
-        finished.row.error = error
         await _release_job(session, finished.row, policy=policy, now=now, reason=f"miner failed: {error}")
         await session.flush()
     job = await repo.job(job_id)
@@ -537,7 +542,7 @@ async def fail(
 
 
 async def _release_job(
-    session: AsyncSession, assignment: ComputeAssignment, *, policy: Policy, now: datetime, reason: str
+    session: AsyncSession, assignment: Any, *, policy: Policy, now: datetime, reason: str
 ) -> int:
     """After an attempt ended without a result: re-queue the job, or end it. 1 when it went back."""
     job = await ComputeRepository(session).job(assignment.job_id, lock=True)
@@ -687,17 +692,16 @@ async def sweep(session: AsyncSession, *, policy: Policy, now: datetime) -> Swee
     repo = ComputeRepository(session)
     offline = await repo.mark_silent_offline(cutoff=now - timedelta(seconds=policy.heartbeat_timeout_seconds))
     expired = await repo.expire_queued(now=now)
-    lapsed = await leases.reap(session, ASSIGNMENT_LEASES, now=now)
+    lapsed = await leases.reap(SessionTx(session), ASSIGNMENT_LEASES, now=now)
     requeued = 0
     for assignment in lapsed:
         late = assignment.deadline_at <= now
-        assignment.error = "ran past its deadline" if late else "no heartbeat before the lease ran out"
+        error = "ran past its deadline" if late else "no heartbeat before the lease ran out"
+        await session.execute(
+            update(ComputeAssignment).where(ComputeAssignment.id == assignment.id).values(error=error)
+        )
         requeued += await _release_job(
-            session,
-            assignment,
-            policy=policy,
-            now=now,
-            reason=f"miner {assignment.miner_id} {assignment.error}",
+            session, assignment, policy=policy, now=now, reason=f"miner {assignment.miner_id} {error}"
         )
     await session.flush()
     return Sweep(

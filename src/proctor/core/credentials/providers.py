@@ -12,9 +12,9 @@ Adapters never put a credential or a token into an exception message or a repr.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -87,12 +87,15 @@ async def _send(
     *,
     timeout: float,
     transport: httpx.AsyncBaseTransport | None,
+    client: httpx.AsyncClient | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
     # `from None` everywhere: a chained transport error could carry request details into a traceback.
     try:
-        async with httpx.AsyncClient(timeout=timeout, transport=transport) as client:
-            return await client.request(method, url, **kwargs)
+        if client is not None:  # the process's client for this provider: connections are reused
+            return await client.request(method, url, timeout=timeout, **kwargs)
+        async with httpx.AsyncClient(timeout=timeout, transport=transport) as one_off:
+            return await one_off.request(method, url, **kwargs)
     except httpx.TimeoutException:
         raise ProviderUnavailable(f"{provider} did not answer within {timeout:g} s") from None
     except httpx.HTTPError as exc:
@@ -138,16 +141,22 @@ class ChutesAdapter:
         client_id: str,
         timeout: float,
         transport: httpx.AsyncBaseTransport | None = None,
+        client: httpx.AsyncClient | None = None,
     ) -> None:
         self.token_url = api_url.rstrip("/") + "/idp/token"
         self.inference_url = inference_url.rstrip("/")
         self.client_id = client_id
         self.timeout = timeout
         self.transport = transport
+        self.client = client
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+        cls,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        client: httpx.AsyncClient | None = None,
     ) -> ChutesAdapter:
         return cls(
             api_url=settings.chutes_api_url,
@@ -155,6 +164,7 @@ class ChutesAdapter:
             client_id=settings.chutes_client_id,
             timeout=settings.provider_timeout_seconds,
             transport=transport,
+            client=client,
         )
 
     async def validate(self, credential: str) -> ValidationResult:
@@ -183,6 +193,7 @@ class ChutesAdapter:
             self.token_url,
             timeout=self.timeout,
             transport=self.transport,
+            client=self.client,
             data=form,
             headers={"Accept": "application/json"},
         )
@@ -213,21 +224,28 @@ class OpenRouterAdapter:
         credit_limit: float,
         timeout: float,
         transport: httpx.AsyncBaseTransport | None = None,
+        client: httpx.AsyncClient | None = None,
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self.credit_limit = credit_limit
         self.timeout = timeout
         self.transport = transport
+        self.client = client
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+        cls,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        client: httpx.AsyncClient | None = None,
     ) -> OpenRouterAdapter:
         return cls(
             api_url=settings.openrouter_api_url,
             credit_limit=settings.openrouter_run_credit_limit,
             timeout=settings.provider_timeout_seconds,
             transport=transport,
+            client=client,
         )
 
     def _auth(self, credential: str) -> dict[str, str]:
@@ -241,6 +259,7 @@ class OpenRouterAdapter:
             self.api_url + "/keys",
             timeout=self.timeout,
             transport=self.transport,
+            client=self.client,
             headers=self._auth(credential),
         )
         if response.status_code in (401, 403):
@@ -267,6 +286,7 @@ class OpenRouterAdapter:
             self.api_url + "/keys",
             timeout=self.timeout,
             transport=self.transport,
+            client=self.client,
             headers=self._auth(credential),
             json=payload,
         )
@@ -283,7 +303,9 @@ class OpenRouterAdapter:
         )
 
 
-AdapterFactory = Callable[[Settings], ProviderAdapter]
+class AdapterFactory(Protocol):
+    def __call__(self, settings: Settings, *, client: httpx.AsyncClient | None = None) -> ProviderAdapter: ...
+
 
 ADAPTERS: dict[str, AdapterFactory] = {
     ChutesAdapter.name: ChutesAdapter.from_settings,
@@ -308,3 +330,48 @@ def normalize_provider(name: str) -> str:
 def adapter_for(name: str, settings: Settings) -> ProviderAdapter:
     """The adapter for a provider name, configured from the settings."""
     return ADAPTERS[normalize_provider(name)](settings)
+
+
+class Providers:
+    """The process's provider adapters, one HTTP client each, for its whole lifetime.
+
+    A client per call costs a TCP (and TLS) handshake on every claim that mints a token; one shared
+    client keeps connections alive. Built by `build_core`, closed with it.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._adapters: dict[str, ProviderAdapter] = {}
+        self._clients: list[httpx.AsyncClient] = []
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def lock(self, hotkey: str) -> asyncio.Lock:
+        """Serialises one miner's mints in this process (a rotating refresh token is spent once)."""
+        found = self._locks.get(hotkey)
+        if found is None:
+            if len(self._locks) > 10_000:
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            found = self._locks[hotkey] = asyncio.Lock()
+        return found
+
+    def use(self, name: str, adapter: ProviderAdapter) -> None:
+        """Put a given adapter in place of the configured one (tests, local stand-ins)."""
+        self._adapters[normalize_provider(name)] = adapter
+
+    def get(self, name: str) -> ProviderAdapter:
+        key = normalize_provider(name)
+        adapter = self._adapters.get(key)
+        if adapter is None:
+            client = httpx.AsyncClient(
+                timeout=self.settings.provider_timeout_seconds,
+                limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            )
+            self._clients.append(client)
+            adapter = self._adapters[key] = ADAPTERS[key](self.settings, client=client)
+        return adapter
+
+    async def close(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+        self._clients.clear()
+        self._adapters.clear()

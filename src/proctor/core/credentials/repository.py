@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,6 +68,21 @@ class CredentialRepository:
     ) -> None:
         credential.ciphertext, credential.key_id, credential.updated_at = ciphertext, key_id, now
         await self.session.flush()
+
+    async def replace_ciphertext_if(
+        self, *, hotkey: str, provider: str, expected: bytes, ciphertext: bytes, key_id: str, now: datetime
+    ) -> bool:
+        """Compare-and-set: replace the stored secret only if it is still `expected`."""
+        result = await self.session.execute(
+            update(InferenceCredential)
+            .where(
+                InferenceCredential.hotkey == hotkey,
+                InferenceCredential.provider == provider,
+                InferenceCredential.ciphertext == expected,
+            )
+            .values(ciphertext=ciphertext, key_id=key_id, updated_at=now)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def delete(self, hotkey: str, provider: str) -> bool:
         result = await self.session.execute(

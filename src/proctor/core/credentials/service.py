@@ -8,18 +8,19 @@ message or a log line. Returned dicts are free-form wire objects; surfaces pass 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proctor.config import Settings
 from proctor.core.credentials.crypto import CredentialCipher
 from proctor.core.credentials.providers import (
     InferenceGrant,
     ProviderAdapter,
+    Providers,
     adapter_for,
     normalize_provider,
 )
@@ -27,6 +28,7 @@ from proctor.core.credentials.repository import CredentialRepository
 from proctor.errors import NotFound, ProctorError, ValidationFailed
 from proctor.models import InferenceCredential
 from proctor.storage.base import utcnow
+from proctor.storage.db import unit_of_work
 
 log = structlog.get_logger(__name__)
 
@@ -150,57 +152,73 @@ async def set_default(session: AsyncSession, *, hotkey: str, provider: str) -> d
     return {"default_provider": provider}
 
 
-async def mint_for_claim(
-    session: AsyncSession,
+async def mint_for_run(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    providers: Providers,
     *,
     hotkey: str,
     settings: Settings,
     ttl_seconds: int,
-    adapters: Mapping[str, ProviderAdapter] | None = None,
 ) -> InferenceGrant | None:
     """A per-run token from the miner's default provider, or None (never raises for provider trouble).
 
-    The credential row is locked (PostgreSQL) while minting, so two claims for one miner cannot both
-    spend a rotating refresh token. A rotated credential is written in the caller's transaction: commit
-    it even if the claim is otherwise abandoned, or the miner must reconnect.
+    No database lock or transaction is held while the provider is called: the credential is read in
+    one short transaction, the provider is asked with none open, and a refresh token the provider
+    rotated is written back in another, only if the stored one is still the one used (a concurrent
+    mint or a reconnect that stored a newer one wins). Mints for one miner are serialised in this
+    process, so two claims cannot both spend one rotating refresh token here.
     """
-    repo = CredentialRepository(session)
-    credential = await _pick_credential(repo, hotkey)
-    if credential is None:
-        return None
-    provider = credential.provider
-    cipher = CredentialCipher.from_settings(settings)
-    try:
-        secret = cipher.decrypt(credential.ciphertext, credential.key_id, hotkey=hotkey, provider=provider)
-        adapter = (adapters or {}).get(provider) or adapter_for(provider, settings)
-        grant = await adapter.mint(secret, ttl_seconds=ttl_seconds)
-    except ProctorError as exc:
-        log.warning(
-            "inference token not minted",
-            hotkey=hotkey,
-            provider=provider,
-            error_code=exc.error_code,
-            reason=exc.message,
-        )
-        return None
-    except Exception as exc:  # a claim must never fail because a provider misbehaved
-        log.warning("inference token not minted", hotkey=hotkey, provider=provider, error=type(exc).__name__)
-        return None
-    if grant.rotated_credential and grant.rotated_credential != secret:
-        ciphertext, key_id = cipher.encrypt(grant.rotated_credential, hotkey=hotkey, provider=provider)
-        await repo.replace_ciphertext(credential, ciphertext=ciphertext, key_id=key_id, now=utcnow())
-        log.info("inference credential rotated by provider", hotkey=hotkey, provider=provider)
-    return dataclasses.replace(grant, rotated_credential=None)
+    async with providers.lock(hotkey):
+        async with sessionmaker() as session:
+            credential = await _pick_credential(CredentialRepository(session), hotkey)
+        if credential is None:
+            return None
+        provider = credential.provider
+        cipher = CredentialCipher.from_settings(settings)
+        try:
+            secret = cipher.decrypt(
+                credential.ciphertext, credential.key_id, hotkey=hotkey, provider=provider
+            )
+            grant = await providers.get(provider).mint(secret, ttl_seconds=ttl_seconds)
+        except ProctorError as exc:
+            log.warning(
+                "inference token not minted",
+                hotkey=hotkey,
+                provider=provider,
+                error_code=exc.error_code,
+                reason=exc.message,
+            )
+            return None
+        except Exception as exc:  # a claim must never fail because a provider misbehaved
+            log.warning(
+                "inference token not minted", hotkey=hotkey, provider=provider, error=type(exc).__name__
+            )
+            return None
+        if grant.rotated_credential and grant.rotated_credential != secret:
+            ciphertext, key_id = cipher.encrypt(grant.rotated_credential, hotkey=hotkey, provider=provider)
+            async with unit_of_work(sessionmaker) as session:
+                replaced = await CredentialRepository(session).replace_ciphertext_if(
+                    hotkey=hotkey,
+                    provider=provider,
+                    expected=credential.ciphertext,
+                    ciphertext=ciphertext,
+                    key_id=key_id,
+                    now=utcnow(),
+                )
+            log.info(
+                "inference credential rotated by provider", hotkey=hotkey, provider=provider, stored=replaced
+            )
+        return dataclasses.replace(grant, rotated_credential=None)
 
 
 async def _pick_credential(repo: CredentialRepository, hotkey: str) -> InferenceCredential | None:
     """The default provider's credential; without one, the most recently updated credential."""
     default = await repo.default_provider(hotkey)
     if default is not None:
-        credential = await repo.get(hotkey, default, for_update=True)
+        credential = await repo.get(hotkey, default)
         if credential is not None:
             return credential
     candidates: Sequence[InferenceCredential] = await repo.for_hotkey(hotkey)
     if not candidates:
         return None
-    return await repo.get(hotkey, candidates[0].provider, for_update=True)
+    return candidates[0]

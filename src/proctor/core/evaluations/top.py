@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from proctor.core.cache import SCORES, TTLCache, scope_of
+from proctor.core.cache import caches_of
 from proctor.core.evaluations.aggregation import Contender, challenge_threshold, dethrones
 from proctor.models import Agent, AgentVersion, HotkeyBan, TopHistory
 
@@ -66,24 +66,15 @@ class TopView:
     challenge_threshold: float | None
 
 
-# The top changes only when a version becomes eligible (or a holder is banned or discarded); a view a
-# couple of seconds old is what every replica serves at worst.
-_VIEWS: TTLCache[TopView] = TTLCache(2.0, maxsize=64)
-
-
-def invalidate() -> None:
-    """Forget cached top views (this process just changed who may hold the top)."""
-    _VIEWS.clear()
-    SCORES.bump()
-
-
 async def current(session: AsyncSession, *, suite_id: int, margin: float) -> TopView:
     """The suite's top agent as validators should weight it (a banned or discarded holder is skipped)."""
-    key = (scope_of(session), suite_id, margin)
-    cached = _VIEWS.get(key)
+    # The top changes only when a version becomes eligible (or a holder is banned or discarded); a view
+    # a couple of seconds old is what every replica serves at worst.
+    views = caches_of(session).top_views
+    cached = views.get((suite_id, margin))
     if cached is not None:
-        return cached
-    return _VIEWS.put(key, await _compute(session, suite_id=suite_id, margin=margin))
+        return cached  # type: ignore[no-any-return]
+    return views.put((suite_id, margin), await _compute(session, suite_id=suite_id, margin=margin))  # type: ignore[no-any-return]
 
 
 async def _compute(session: AsyncSession, *, suite_id: int, margin: float) -> TopView:

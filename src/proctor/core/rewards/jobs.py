@@ -19,7 +19,7 @@ from proctor.config import Settings
 from proctor.core.rewards import service as epoch_service
 from proctor.core.rewards import sources
 from proctor.errors import ProctorError
-from proctor.worker.periodic import Job
+from proctor.worker.periodic import Job, in_session
 
 log = structlog.get_logger(__name__)
 MAX_TICK_SECONDS = 60.0
@@ -72,4 +72,9 @@ def publisher_jobs(settings: Settings) -> list[Job]:
                 allocated_units=epoch.allocated_units,
             )
 
-    return [Job("rewards.publish", min(interval, MAX_TICK_SECONDS), tick)]
+    return [Job("rewards.publish", min(interval, MAX_TICK_SECONDS), in_session(tick))]
+
+
+def jobs(settings: Settings) -> list[Job]:
+    """The rewards domain's jobs: the publisher, on when PROCTOR_EPOCH_PUBLISH_INTERVAL_SECONDS > 0."""
+    return publisher_jobs(settings)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from proctor.core.cache import SCORES, TTLCache, scope_of
+from proctor.core.cache import caches_of
 from proctor.models import Agent, AgentVersion, HotkeyBan, TopHistory
 
 
@@ -107,10 +107,6 @@ def _line_starts(lines: list[str], lead: int = 0) -> list[int]:
 # range) is read at most every STAMP_CHECK_SECONDS, so replicas see another's change within that time.
 STAMP_CHECK_SECONDS = 2.0
 TOTALS_TTL_SECONDS = 10.0
-_RANKINGS: dict[tuple[str, int], _Ranking] = {}
-_CHECKED: TTLCache[bool] = TTLCache(STAMP_CHECK_SECONDS, maxsize=64)
-_SEARCHES: TTLCache[tuple[list[int], int]] = TTLCache(TOTALS_TTL_SECONDS, maxsize=256)
-_RECENT: TTLCache[int] = TTLCache(TOTALS_TTL_SECONDS, maxsize=4)
 
 
 async def _stamp(session: AsyncSession, suite_id: int) -> tuple[int, datetime | None]:
@@ -122,16 +118,16 @@ async def _stamp(session: AsyncSession, suite_id: int) -> tuple[int, datetime | 
 
 
 async def _ranking(session: AsyncSession, suite_id: int) -> _Ranking:
-    key = (scope_of(session), suite_id)
-    cached = _RANKINGS.get(key)
-    if cached is not None and _CHECKED.get(key):
-        return cached
+    caches = caches_of(session)
+    cached = caches.rankings.get(suite_id)
+    if cached is not None and caches.ranking_checked.get(suite_id):
+        return cached  # type: ignore[no-any-return]
     stamp = await _stamp(session, suite_id)
-    _CHECKED.put(key, True)
+    caches.ranking_checked.put(suite_id, True)
     if cached is not None and cached.stamp == stamp:
-        return cached
+        return cached  # type: ignore[no-any-return]
     if cached is not None:
-        SCORES.bump()  # another replica changed the board: rendered pages of the old one are stale
+        caches.scores.bump()  # another replica changed the board: rendered pages of the old one are stale
     query = (
         select(AgentVersion.id, Agent.name, AgentVersion.miner_hotkey)
         .join(Agent, Agent.id == AgentVersion.agent_id)
@@ -149,10 +145,10 @@ async def _ranking(session: AsyncSession, suite_id: int) -> _Ranking:
         unique_miners=len(set(hotkeys)),
         stamp=stamp,
     )
-    if len(_RANKINGS) >= 16:
-        _RANKINGS.clear()  # bounded by hand: a handful of suites per database
-    _RANKINGS[key] = ranking
-    _SEARCHES.clear()
+    if len(caches.rankings) >= 16:
+        caches.rankings.clear()  # bounded by hand: a handful of suites per database
+    caches.rankings[suite_id] = ranking
+    caches.searches.clear()
     return ranking
 
 
@@ -163,11 +159,12 @@ async def page(
     ranking = await _ranking(session, suite_id)
     search = (q or "").strip()
     if search:
-        key = (scope_of(session), suite_id, id(ranking), search.casefold())
-        found = _SEARCHES.get(key)
+        searches = caches_of(session).searches
+        key = (suite_id, id(ranking), search.casefold())
+        found = searches.get(key)
         if found is None:
             positions = ranking.matches(search)
-            found = _SEARCHES.put(key, (positions, len({ranking.hotkeys[i] for i in positions})))
+            found = searches.put(key, (positions, len({ranking.hotkeys[i] for i in positions})))
         positions, miners = found
         shown = positions[offset : offset + limit]
         total = len(positions)
@@ -188,23 +185,15 @@ async def _versions(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UU
     return {v.id: v for v in (await session.scalars(query)).all()}
 
 
-def invalidate_totals() -> None:
-    """Drop cached rankings and totals (a version became eligible, or was discarded, in this process)."""
-    _RANKINGS.clear()
-    _CHECKED.clear()
-    _SEARCHES.clear()
-    _RECENT.clear()
-    SCORES.bump()
-
-
 async def submitted_since(session: AsyncSession, since: datetime) -> int:
     """Agent versions submitted (across all suites) since `since` (cached like the totals)."""
-    key = (scope_of(session), int(since.timestamp() // TOTALS_TTL_SECONDS))
-    cached = _RECENT.get(key)
+    recent = caches_of(session).recent
+    key = int(since.timestamp() // TOTALS_TTL_SECONDS)
+    cached = recent.get(key)
     if cached is not None:
         return cached
     query = select(func.count()).select_from(AgentVersion).where(AgentVersion.submitted_at >= since)
-    return _RECENT.put(key, int(await session.scalar(query) or 0))
+    return recent.put(key, int(await session.scalar(query) or 0))
 
 
 async def _decorate(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from proctor.core.cache import SCORES
+from proctor.core.cache import caches_of
 from proctor.core.suites.documents import DEFAULT_HIDDEN_FIELDS, parse_suite_document
 from proctor.core.suites.repository import SuiteRepository
 from proctor.errors import Conflict, SuiteNotFound, ValidationFailed
@@ -97,14 +97,16 @@ async def activate_suite(session: AsyncSession, *, suite_id: int) -> Suite:
         await session.flush()
     except IntegrityError as exc:  # the partial unique index refused a concurrent activation
         raise Conflict("another suite was activated at the same time; retry") from exc
-    SCORES.bump()  # the leaderboard and top of "the current suite" are another suite's now
+    caches_of(
+        session
+    ).scores_changed()  # the leaderboard and top of "the current suite" are another suite's now
     return suite
 
 
 async def deactivate_all(session: AsyncSession) -> None:
     """Leave no suite active (submissions then answer NO_ACTIVE_SUITE)."""
     await SuiteRepository(session).deactivate_all()
-    SCORES.bump()
+    caches_of(session).scores_changed()
 
 
 async def current_suite(session: AsyncSession) -> Suite:

@@ -30,9 +30,10 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": '`{"detail": 
 async def tree_cache(request: Request) -> NodeCache:
     """The process's cache of published trees (created on first use)."""
     state = state_of(request)
-    cache = state.extras.get(CACHE_KEY)
+    extra = state.core.caches.extra
+    cache = extra.get(CACHE_KEY)
     if cache is None:
-        cache = state.extras[CACHE_KEY] = NodeCache(state.settings.claims_tree_cache_mb * 2**20)
+        cache = extra[CACHE_KEY] = NodeCache(state.settings.claims_tree_cache_mb * 2**20)
     return cache  # type: ignore[no-any-return]
 
 

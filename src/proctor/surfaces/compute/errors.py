@@ -7,10 +7,23 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from proctor.core import leases
 from proctor.errors import ProctorError
+from proctor.http.errors import Translation
+
+# The lease engine's neutral errors in the compute surface's vocabulary.
+LEASE_CODES = Translation(
+    {
+        leases.LeaseNotFound: (404, "JOB_NOT_FOUND"),
+        leases.NotOwner: (409, "NOT_JOB_OWNER"),
+        leases.LeaseLost: (409, "LEASE_EXPIRED"),
+        leases.AlreadyFinished: (409, "JOB_ALREADY_FINISHED"),
+    }
+)
 
 
 def render_compute(error: ProctorError) -> JSONResponse:
+    error = LEASE_CODES.rename(error)
     body: dict[str, Any] = {"detail": error.message, "error_code": error.error_code, **error.extra}
     headers = dict(error.headers)
     if error.status == 401:

@@ -33,10 +33,10 @@ JOB_OP_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def policy(request: Request) -> schemas.Policy:
-    extras = state_of(request).extras
-    if "compute_policy" not in extras:
-        extras["compute_policy"] = schemas.policy_from(state_of(request).settings)
-    result: schemas.Policy = extras["compute_policy"]
+    extra = state_of(request).core.caches.extra
+    if "compute.policy" not in extra:
+        extra["compute.policy"] = schemas.policy_from(state_of(request).settings)
+    result: schemas.Policy = extra["compute.policy"]
     return result
 
 

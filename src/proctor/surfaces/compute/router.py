@@ -42,20 +42,13 @@ different protocols (reference bitrecs-and-aitbc.md, Part 2 and Part 3). proctor
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from proctor.config import Settings
-from proctor.core.compute import service as compute_service
-from proctor.core.compute.schemas import Sweep, policy_from
 from proctor.http.errors import ErrorRenderers
 from proctor.http.surface import mount_group
 from proctor.surfaces.compute import jobs as job_routes
 from proctor.surfaces.compute import miners
 from proctor.surfaces.compute.errors import render_compute
-from proctor.worker.periodic import Job
 
 
 def mount(app: FastAPI, renderers: ErrorRenderers) -> None:
@@ -65,13 +58,3 @@ def mount(app: FastAPI, renderers: ErrorRenderers) -> None:
     # A mount matches only paths below its prefix; the bare collection paths live on the root app.
     app.include_router(miners.root)
     app.include_router(job_routes.root)
-
-
-def jobs(settings: Settings) -> list[Job]:
-    """The sweeper: silent miners offline, queued jobs past their ttl expired, lapsed leases re-queued."""
-    policy = policy_from(settings)
-
-    async def sweep(session: AsyncSession, now: datetime) -> Sweep:
-        return await compute_service.sweep(session, policy=policy, now=now)
-
-    return [Job("compute.sweep", settings.compute_reaper_interval_seconds, sweep)]

@@ -21,6 +21,7 @@ from proctor.auth.principal import Principal, Role, authorize
 from proctor.auth.verifier import verify_oro_headers
 from proctor.errors import AuthError, RateLimited
 from proctor.http.deps import state_of
+from proctor.http.middleware import DEFERRED_LIMIT
 from proctor.http.state import AppState
 
 # Raw header names (lower-case bytes, as in the ASGI scope) → the names the verifier reports.
@@ -45,7 +46,7 @@ def _auth_headers(request: Request) -> tuple[dict[str, str | None], str | None]:
     return found, authorization
 
 
-async def _signed(headers: dict[str, str | None], state: AppState) -> str:
+async def _signed(headers: dict[str, str | None], state: AppState, request: Request) -> str:
     settings = state.settings
     signed = verify_oro_headers(
         headers,
@@ -53,7 +54,25 @@ async def _signed(headers: dict[str, str | None], state: AppState) -> str:
         skew_seconds=settings.auth_skew_seconds,
         max_nonce_length=settings.auth_max_nonce_length,
     )
-    if not await state.kv.add(f"nonce:{signed.hotkey}:{signed.nonce}", settings.nonce_ttl_seconds):
+    nonce_key = f"nonce:{signed.hotkey}:{signed.nonce}"
+    if request.scope.pop(DEFERRED_LIMIT, False):
+        # The edge middleware left this request's global limit to us: counted with the nonce, in one
+        # Redis round trip. A request whose signature failed above is counted by the middleware.
+        decision, fresh = await state.limiter.hit_and_add(
+            settings.rate_limit_global,
+            ("ip", request.scope["proctor.client_ip"]),
+            store=state.kv,
+            key=nonce_key,
+            ttl_seconds=settings.nonce_ttl_seconds,
+        )
+        if not decision.allowed:
+            state.metrics.rate_limited.labels("global").inc()
+            raise RateLimited(
+                f"Rate limit exceeded: {decision.limit}", headers={"Retry-After": str(decision.retry_after)}
+            )
+    else:
+        fresh = await state.kv.add(nonce_key, settings.nonce_ttl_seconds)
+    if not fresh:
         raise AuthError("Nonce already used", code="NONCE_REUSED", status_code=401)
     return signed.hotkey
 
@@ -80,7 +99,7 @@ async def _authenticate(request: Request, state: AppState) -> tuple[str, str]:
             if authorization:
                 cached = (await _bearer(authorization, state), "session")
             else:
-                cached = (await _signed(headers, state), "signature")
+                cached = (await _signed(headers, state, request), "signature")
         except AuthError as exc:
             state.metrics.auth_failures.labels(exc.error_code).inc()
             raise

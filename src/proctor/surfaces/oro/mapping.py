@@ -7,9 +7,8 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from proctor.core.credentials.providers import InferenceGrant
+from proctor.core.evaluations.flows import ClaimAnswer, Completion
 from proctor.core.evaluations.reads import VersionCounters
-from proctor.core.evaluations.service import Claim, Completion
 from proctor.core.submissions.gates import Rejection
 from proctor.core.submissions.service import Outcome
 from proctor.core.suites.documents import public_metadata
@@ -159,7 +158,8 @@ def outcome_response(outcome: Outcome, *, now: datetime) -> JSONResponse:
     return JSONResponse({**body, **extra}, status_code=200)
 
 
-def claim_response(claim: Claim, code_url: str, grant: InferenceGrant | None) -> wire.ClaimWorkResponse:
+def claim_response(answer: ClaimAnswer) -> wire.ClaimWorkResponse:
+    grant = answer.grant
     token = (
         wire.InferenceTokenGrant(
             provider=grant.provider,
@@ -171,11 +171,11 @@ def claim_response(claim: Claim, code_url: str, grant: InferenceGrant | None) ->
         else None
     )
     return wire.ClaimWorkResponse(
-        eval_run_id=claim.run.id,
-        agent_version_id=claim.run.agent_version_id,
-        suite_id=claim.run.suite_id,
-        lease_expires_at=claim.run.lease_expires_at,
-        code_download_url=code_url,
+        eval_run_id=answer.run.id,
+        agent_version_id=answer.run.agent_version_id,
+        suite_id=answer.run.suite_id,
+        lease_expires_at=answer.run.lease_expires_at,
+        code_download_url=answer.code_url,
         inference_token=token,
         chutes_access_token=grant.access_token if grant and grant.provider == "chutes" else None,
     )

@@ -88,9 +88,9 @@ async def submit_agent(request: Request, principal: MinerAuth, session: SessionD
             session,
             candidate=candidate,
             facts=facts,
-            code_store=state.extras["blobs"],
+            code_store=state.blobs,
             evaluation=evaluation_service.policy_from(settings),
-            runner=state.extras["gates"],
+            runner=state.core.gates,
         )
     finally:
         if settings.rate_limit_enabled:
@@ -113,7 +113,7 @@ async def check_agent(request: Request, principal: MinerAuth) -> Response:
     state = state_of(request)
     candidate = await _read_candidate(request, state, principal.hotkey)
     facts = await _load_facts(state, principal, candidate)
-    outcome = await submission_service.check(candidate=candidate, facts=facts, runner=state.extras["gates"])
+    outcome = await submission_service.check(candidate=candidate, facts=facts, runner=state.core.gates)
     return outcome_response(outcome, now=facts.now)
 
 

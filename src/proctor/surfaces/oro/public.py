@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proctor.config import Settings
-from proctor.core.cache import SCORES, TTLCache, scope_of
+from proctor.core.cache import caches_of
 from proctor.core.evaluations import artifacts, reads
 from proctor.core.evaluations import top as top_service
 from proctor.core.scores import leaderboard
@@ -134,8 +134,6 @@ async def get_pending_evaluations(
 # Rendered answers of the most-polled public reads (dashboards ask for the same page over and over),
 # kept for a couple of seconds. Keys carry the scores generation, so a change made by this process is
 # served at once; another replica's change shows within the TTL plus the ranking's stamp check.
-RENDERED_TTL_SECONDS = 2.0
-_RENDERED: TTLCache[bytes] = TTLCache(RENDERED_TTL_SECONDS, maxsize=512)
 
 
 def _json(body: bytes) -> Response:
@@ -154,8 +152,9 @@ async def get_leaderboard(
 ) -> Response:
     """Eligible agents ranked by final score; `q` matches agent names (substring) or hotkeys (prefix)."""
     settings = state_of(request).settings
-    key = ("leaderboard", scope_of(session), SCORES.value, suite_id, limit, offset, q, settings.top_margin)
-    body = _RENDERED.get(key)
+    caches = caches_of(session)
+    key = ("leaderboard", caches.scores.value, suite_id, limit, offset, q, settings.top_margin)
+    body = caches.rendered.get(key)
     if body is not None:
         return _json(body)
     suite = await (
@@ -168,20 +167,21 @@ async def get_leaderboard(
     answer = mapping.to_leaderboard(
         page, suite, limit=limit, offset=offset, threshold=top.challenge_threshold
     )
-    return _json(_RENDERED.put(key, answer.model_dump_json(by_alias=True).encode()))
+    return _json(caches.rendered.put(key, answer.model_dump_json(by_alias=True).encode()))
 
 
 @router.get("/top", response_model=wire.TopAgentResponse)
 async def get_top_agent(request: Request, session: SessionDep) -> Response:
     """The current top agent for emissions (a challenger must beat it by the policy's margin)."""
     settings = state_of(request).settings
-    key = ("top", scope_of(session), SCORES.value, settings.top_margin, settings.top_emission_weight)
-    body = _RENDERED.get(key)
+    caches = caches_of(session)
+    key = ("top", caches.scores.value, settings.top_margin, settings.top_emission_weight)
+    body = caches.rendered.get(key)
     if body is None:
         answer = await _top_agent(session, settings)
         body = answer.model_dump_json(by_alias=True).encode()
         if answer.suite_id:  # "no active suite" is not kept: an import elsewhere must show at once
-            _RENDERED.put(key, body)
+            caches.rendered.put(key, body)
     return _json(body)
 
 
@@ -253,7 +253,7 @@ async def get_artifact_download_url(
         now=now,
     )
     ttl = artifacts.URL_TTL_SECONDS
-    url = await state.extras["blobs"].presign_get(
+    url = await state.blobs.presign_get(
         key, expires_in=ttl, base_url=public_base_url(request), filename=filename
     )
     return wire.ArtifactDownloadResponse(download_url=url, expires_at=now + timedelta(seconds=ttl))

@@ -1,0 +1,476 @@
+"""The evaluation lifecycle as flows: what a validator's claim, heartbeat, progress, upload and
+completion do, each owning its unit of work (one transaction unless a step says why not).
+
+An accepted version is a work item needing `required_successes` successful runs from distinct
+validators. A claim takes the oldest open item the validator has not run and writes a run leased to
+it (the lease engine's `claim`, one statement on PostgreSQL); heartbeats renew the lease; progress
+merges per problem; completion finishes the lease and settles the item: enough successes close it
+(the version becomes ELIGIBLE with the aggregate score and may take the top spot), enough failures
+discard it. Lapsed runs are reaped as STALE and their slot goes back to the queue.
+
+Every statement here is prebuilt (`statements.py`) and runs on the fast executor. Effects outside
+the database (cache invalidation, provider calls, presigning) happen after the commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from proctor.core import leases
+from proctor.core.context import Core
+from proctor.core.credentials import service as credential_service
+from proctor.core.credentials.providers import InferenceGrant
+from proctor.core.evaluations import service as evaluation_service
+from proctor.core.evaluations import statements as st
+from proctor.core.evaluations.aggregation import Contender, aggregate, dethrones, valid_score
+from proctor.core.evaluations.service import AtCapacity, HostReport, Policy, ProblemUpdate, policy_from
+from proctor.errors import BadRequest, NotFound, ValidationFailed
+from proctor.models import Problem
+from proctor.storage.blobs import PresignedUpload
+from proctor.storage.sql import Tx
+
+RUNS = st.RUNS
+CODE_URL_TTL_SECONDS = 3600
+UPLOAD_URL_TTL_SECONDS = 900
+
+
+def policy(core: Core) -> Policy:
+    """The evaluation policy of this process's settings (built once)."""
+    found = core.caches.extra.get("evaluation.policy")
+    if found is None:
+        found = core.caches.extra["evaluation.policy"] = policy_from(core.settings)
+    return found  # type: ignore[no-any-return]
+
+
+# --- claim ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimAnswer:
+    run: Any  # the run's row
+    code_url: str
+    grant: InferenceGrant | None
+    repeated: bool  # the validator's live run answered again (its earlier answer was lost)
+
+
+async def claim_work(
+    core: Core, *, validator: str, report: HostReport | None, now: datetime, base_url: str
+) -> ClaimAnswer | None:
+    """FIFO claim of the oldest open item this validator has not run; None when there is none.
+
+    A validator that already holds a live run gets that run again, lease renewed (or 409 AT_CAPACITY
+    with `eval_claim_returns_held_run` off). The inference token is minted after the claim commits:
+    minting calls the miner's provider, and no lock may wait on the network.
+    """
+    rules = policy(core)
+    expires = now + timedelta(seconds=rules.lease_seconds)
+    repeated = False
+    async with core.db.transaction() as tx:
+        await _seen(core, tx, validator=validator, report=report, now=now, claimed=True)
+        held = await tx.one(st.HELD_RUN, {"validator": validator})
+        if held is not None and held.lease_expires_at > now:
+            if not rules.claim_returns_held_run:
+                raise AtCapacity()
+            run = await leases.renew(
+                tx, RUNS, lease_id=held.id, owner=validator, now=now, seconds=rules.lease_seconds
+            )
+            miner, blob_key, has_credential, repeated = (
+                held.miner_hotkey,
+                held.blob_key,
+                held.has_credential,
+                True,
+            )
+        else:
+            if held is not None:  # its own lapsed run: free it now, not at the next reaper tick
+                await _return_runs(tx, [held], now=now)
+            params = {
+                "validator": validator,
+                "run_id": uuid.uuid4(),
+                "now": now,
+                "expires": expires,
+                "service_versions": _versions(report),
+            }
+            claimed = await leases.claim(tx, st.CLAIM, params=params)
+            if claimed is None and await _reap(tx, now=now):  # a lapsed slot came back
+                claimed = await leases.claim(tx, st.CLAIM, params=params)
+            if claimed is None:
+                return None
+            run, work = claimed.lease, claimed.work
+            if work["version_state"] in ("QUEUED", "RECEIVED"):
+                await tx.run(st.VERSION_RUNNING, {"version_id": work["agent_version_id"]})
+            miner, blob_key, has_credential = work["miner_hotkey"], work["blob_key"], work["has_credential"]
+    code_url = await core.blobs.presign_get(
+        blob_key, expires_in=CODE_URL_TTL_SECONDS, base_url=base_url, filename="agent.py"
+    )
+    grant = None
+    if has_credential:
+        grant = await credential_service.mint_for_run(
+            core.sessionmaker,
+            core.providers,
+            hotkey=miner,
+            settings=core.settings,
+            ttl_seconds=rules.lease_seconds * 10,
+        )
+    return ClaimAnswer(run=run, code_url=code_url, grant=grant, repeated=repeated)
+
+
+def _versions(report: HostReport | None) -> dict[str, Any] | None:
+    return dict(report.service_versions) if report and report.service_versions else None
+
+
+async def _seen(
+    core: Core, tx: Tx, *, validator: str, report: HostReport | None, now: datetime, claimed: bool
+) -> None:
+    """Record that a validator was seen: a new report at once, the same one at most every few seconds."""
+    content = (
+        None
+        if report is None
+        else (
+            report.cpu_pct,
+            report.ram_pct,
+            report.disk_pct,
+            report.docker_container_count,
+            repr(report.service_versions),
+        )
+    )
+    if not core.seen.due(validator, now, content):
+        return
+    metrics = report is not None and any(
+        v is not None
+        for v in (report.cpu_pct, report.ram_pct, report.disk_pct, report.docker_container_count)
+    )
+    await tx.run(
+        st.SEEN[tx.dialect],
+        {
+            "hotkey": validator,
+            "now": now,
+            "last_seen_at": now,
+            "last_claim_at": now if claimed else None,
+            "service_versions": _versions(report),
+            "cpu_pct": report.cpu_pct if report else None,
+            "ram_pct": report.ram_pct if report else None,
+            "disk_pct": report.disk_pct if report else None,
+            "docker_container_count": report.docker_container_count if report else None,
+            "metrics_reported_at": now if metrics else None,
+        },
+    )
+
+
+# --- the lease --------------------------------------------------------------------------------------
+
+
+async def heartbeat(
+    core: Core, *, run_id: uuid.UUID, validator: str, report: HostReport | None, now: datetime
+) -> datetime:
+    """Extend the run's lease and mark it RUNNING; returns the new expiry."""
+    values: dict[str, Any] = {"status": "RUNNING"}
+    versions = _versions(report)
+    if versions:
+        values["service_versions"] = versions
+    async with core.db.transaction() as tx:
+        run = await leases.renew(
+            tx,
+            RUNS,
+            lease_id=run_id,
+            owner=validator,
+            now=now,
+            seconds=policy(core).lease_seconds,
+            values=values,
+        )
+        await _seen(core, tx, validator=validator, report=report, now=now, claimed=False)
+    expires: datetime = run.lease_expires_at
+    return expires
+
+
+async def reap(core: Core, now: datetime) -> int:
+    """STALE every run whose lease lapsed and give its slot back to the queue (the periodic job)."""
+    async with core.db.transaction() as tx:
+        return await _reap(tx, now=now)
+
+
+async def _reap(tx: Tx, *, now: datetime) -> int:
+    stale = await leases.reap(tx, RUNS, now=now)
+    await _return_runs(tx, stale, now=now, reaped=True)
+    return len(stale)
+
+
+async def _return_runs(tx: Tx, runs: Sequence[Any], *, now: datetime, reaped: bool = False) -> None:
+    """Runs that ended without a result: each frees its item's slot (QUEUED again when nobody is on it)."""
+    for run in runs:
+        if not reaped:
+            await leases.end(tx, RUNS, where=RUNS.c.id == run.id, status=RUNS.expired, now=now)
+        item = await tx.one(st.ITEM_RELEASE, {"item_id": run.work_item_id})
+        if item is not None and item.status == "OPEN":
+            await tx.run(st.VERSION_IDLE, {"version_id": item.agent_version_id, "active": item.active_count})
+
+
+# --- progress and uploads --------------------------------------------------------------------------------
+
+
+async def suite_problem_ids(core: Core, tx: Tx, suite_id: int) -> frozenset[uuid.UUID]:
+    """A suite's problem ids (they never change once imported; cached per database)."""
+    cache = core.caches.problem_ids
+    found = cache.get(suite_id)
+    if found is None:
+        found = cache.put(
+            suite_id,
+            frozenset(r.problem_id for r in await tx.all(st.SUITE_PROBLEM_IDS, {"suite_id": suite_id})),
+        )
+    return found
+
+
+async def record_progress(
+    core: Core, *, run_id: uuid.UUID, validator: str, updates: Sequence[ProblemUpdate], now: datetime
+) -> None:
+    """Merge per-problem results: a field a later update omits (or sends as null) is never wiped."""
+    async with core.db.transaction() as tx:
+        run = await leases.hold(tx, RUNS, lease_id=run_id, owner=validator, now=now)
+        known = await suite_problem_ids(core, tx, run.suite_id)
+        unknown = [str(u.problem_id) for u in updates if u.problem_id not in known]
+        if unknown:
+            raise BadRequest(
+                f"Unknown problem id(s) for this run's suite: {', '.join(unknown[:5])}",
+                code="INVALID_PROBLEM_ID",
+            )
+        upsert = st.RESULT_UPSERT[tx.dialect]
+        for update in _last_per_problem(updates):
+            params = {name: update.fields.get(name) for name in st.MERGED_FIELDS}
+            await tx.run(
+                upsert,
+                {
+                    **params,
+                    "run_id": run_id,
+                    "problem_id": update.problem_id,
+                    "status": update.status,
+                    "now": now,
+                },
+            )
+        await tx.run(st.RUN_PROGRESS, {"run_id": run_id, "total": len(known)})
+
+
+def _last_per_problem(updates: Sequence[ProblemUpdate]) -> list[ProblemUpdate]:
+    """One write per problem: a later entry for the same problem in one request merges over an earlier."""
+    merged: dict[uuid.UUID, ProblemUpdate] = {}
+    for update in updates:
+        earlier = merged.get(update.problem_id)
+        if earlier is not None:
+            fields = {**{k: v for k, v in earlier.fields.items() if v is not None}}
+            fields.update({k: v for k, v in update.fields.items() if v is not None})
+            update = ProblemUpdate(update.problem_id, update.status, fields)
+        merged[update.problem_id] = update
+    return list(merged.values())
+
+
+@dataclass(frozen=True)
+class Upload:
+    key: str
+    presigned: PresignedUpload
+
+
+async def presign_upload(
+    core: Core,
+    *,
+    run_id: uuid.UUID,
+    problem_id: uuid.UUID,
+    validator: str,
+    content_length: int,
+    content_type: str,
+    base_url: str,
+    now: datetime,
+) -> Upload:
+    """A presigned PUT for one problem's logs of this run, capped at the declared length."""
+    rules = policy(core)
+    async with core.db.transaction() as tx:
+        run = await tx.one(st.RUN, {"run_id": run_id})
+        if run is None:
+            raise NotFound("Evaluation run not found", code="EVAL_RUN_NOT_FOUND")
+        if problem_id not in await suite_problem_ids(core, tx, run.suite_id):
+            raise NotFound("Problem not found in this run's suite", code="PROBLEM_NOT_FOUND")
+        await leases.hold(tx, RUNS, lease_id=run_id, owner=validator, now=now)
+    if content_length <= 0:
+        raise ValidationFailed("content_length must be positive")
+    if content_length > rules.upload_max_bytes:
+        raise BadRequest(f"Uploads are limited to {rules.upload_max_bytes} bytes", code="FILE_TOO_LARGE")
+    if (
+        not content_type
+        or len(content_type) > 100
+        or "/" not in content_type
+        or any(c in content_type for c in "\r\n")
+    ):
+        raise ValidationFailed("content_type must be a MIME type such as application/gzip")
+    key = f"{run_key_prefix(run_id)}{problem_id}/{uuid.uuid4().hex}"
+    presigned = await core.blobs.presign_put(
+        key,
+        expires_in=UPLOAD_URL_TTL_SECONDS,
+        base_url=base_url,
+        content_type=content_type,
+        content_length=content_length,
+    )
+    return Upload(key=key, presigned=presigned)
+
+
+async def run_problems(core: Core, *, run_id: uuid.UUID, validator: str) -> tuple[int, Sequence[Problem]]:
+    """The suite and problems a run evaluates (ground truth included); only its validator may read them."""
+    async with core.sessionmaker() as session:
+        run = await evaluation_service.run_for_validator(session, run_id=run_id, validator=validator)
+        return run.suite_id, await evaluation_service.run_problems(session, run=run)
+
+
+def run_key_prefix(run_id: uuid.UUID) -> str:
+    """Blob keys a run's validator may record (proctor issues them; anything else is refused)."""
+    return f"runs/{run_id}/"
+
+
+# --- completion and settling ---
+
+
+@dataclass(frozen=True)
+class Completion:
+    run: Any
+    item: Any
+    became_eligible: bool
+    final_score: float | None
+
+
+RECORDED_OUTCOME = ("validator_score",)  # with the status: what makes a repeated completion "the same"
+
+
+async def complete_run(
+    core: Core,
+    *,
+    run_id: uuid.UUID,
+    validator: str,
+    status: str,
+    score: float | None,
+    failure_reason: str | None,
+    details: Mapping[str, Any],
+    now: datetime,
+) -> Completion:
+    """Finish a run and settle its work item. An identical repeat answers as before; a completion that
+    differs from the recorded one (other status or score) is refused and changes nothing."""
+    validate_completion(status, score, failure_reason)
+    rules = policy(core)
+    values: dict[str, Any] = {
+        "validator_score": score if status == "SUCCESS" else None,
+        "failure_reason": failure_reason if status != "SUCCESS" else None,
+    }
+    values.update(
+        {
+            k: details[k]
+            for k in ("score_components", "results_s3_key", "sandbox_metadata")
+            if details.get(k) is not None
+        }
+    )
+    eligible = False
+    async with core.db.transaction() as tx:
+        finished = await leases.finish(
+            tx,
+            RUNS,
+            lease_id=run_id,
+            owner=validator,
+            now=now,
+            status=status,
+            values=values,
+            compare=RECORDED_OUTCOME,
+        )
+        run = finished.row
+        if finished.changed:
+            item = await tx.one(
+                st.ITEM_COUNTS,
+                {
+                    "item_id": run.work_item_id,
+                    "successes": int(status == "SUCCESS"),
+                    "failures": int(status != "SUCCESS"),
+                },
+            )
+            assert item is not None
+            item, eligible = await settle(tx, item, policy=rules, now=now)
+        else:
+            item = await tx.one(st.ITEM, {"item_id": run.work_item_id})
+    if eligible:
+        core.caches.scores_changed()
+    return Completion(run=run, item=item, became_eligible=eligible, final_score=item.final_score)
+
+
+def validate_completion(status: str, score: float | None, failure_reason: str | None) -> None:
+    if status == "SUCCESS":
+        if score is None:
+            raise BadRequest(
+                "validator_score is required when terminal_status is SUCCESS", code="MISSING_SCORE"
+            )
+        if not valid_score(score):
+            raise ValidationFailed("validator_score must be a finite number between 0 and 1")
+        return
+    if score is not None:
+        raise ValidationFailed("validator_score must be omitted unless terminal_status is SUCCESS")
+    if not (failure_reason and failure_reason.strip()):
+        raise ValidationFailed(f"failure_reason is required when terminal_status is {status}")
+
+
+async def settle(tx: Tx, item: Any, *, policy: Policy, now: datetime) -> tuple[Any, bool]:
+    """Close the item (version ELIGIBLE, maybe the new top) or discard it once its counts decide.
+
+    `item` is the work item row as just updated under its row lock, so of two validators completing
+    the last two runs at once exactly one sees the closing count. Returns the item as it now stands
+    and whether its version became eligible.
+    """
+    if item.status != "OPEN":
+        return item, False
+    if item.success_count >= item.required_successes:
+        scores = [float(r.validator_score) for r in await tx.all(st.INCLUDED_SCORES, {"item_id": item.id})]
+        score = aggregate(scores, policy.aggregation)
+        await tx.run(st.ITEM_CLOSE, {"item_id": item.id, "status": "CLOSED", "now": now, "score": score})
+        await tx.run(
+            st.VERSION_ELIGIBLE,
+            {
+                "version_id": item.agent_version_id,
+                "score": score,
+                "now": now,
+                "release_at": now + timedelta(seconds=policy.release_delay_seconds),
+            },
+        )
+        await consider_top(
+            tx,
+            suite_id=item.suite_id,
+            version_id=item.agent_version_id,
+            score=score,
+            margin=policy.top_margin,
+            now=now,
+        )
+        return await tx.one(st.ITEM, {"item_id": item.id}), True
+    if item.failure_count >= policy.max_failures:
+        await tx.run(st.ITEM_CLOSE, {"item_id": item.id, "status": "DISCARDED", "now": now, "score": None})
+        await tx.run(
+            st.VERSION_DISCARDED,
+            {
+                "version_id": item.agent_version_id,
+                "now": now,
+                "reason": f"{item.failure_count} validators could not evaluate it",
+            },
+        )
+        return await tx.one(st.ITEM, {"item_id": item.id}), False
+    await tx.run(st.VERSION_IDLE, {"version_id": item.agent_version_id, "active": item.active_count})
+    return item, False
+
+
+async def consider_top(
+    tx: Tx, *, suite_id: int, version_id: uuid.UUID, score: float, margin: float, now: datetime
+) -> bool:
+    """A version just became eligible: does it take the suite's top spot? True when it did."""
+    await tx.one(st.LOCK_SUITE, {"suite_id": suite_id})  # one top decision per suite at a time
+    current = await tx.one(st.INCUMBENT, {"suite_id": suite_id})
+    incumbent = (
+        Contender(current.agent_version_id, current.score)
+        if current is not None and current.version_state == "ELIGIBLE" and not current.banned
+        else None
+    )
+    if not dethrones(Contender(version_id, score), incumbent, margin):
+        return False
+    if current is not None:
+        await tx.run(st.END_TOP, {"top_id": current.id, "now": now})
+    await tx.run(st.NEW_TOP, {"suite_id": suite_id, "version_id": version_id, "score": score, "now": now})
+    return True

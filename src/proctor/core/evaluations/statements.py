@@ -1,0 +1,293 @@
+"""The evaluation lifecycle's statements, built once at import (bind parameters filled per call).
+
+They run on the fast executor (`proctor.storage.sql`); the run's lease transitions themselves are the
+lease engine's (`RUNS` and `CLAIM` below). Every insert names every NOT NULL column: the executor does
+not apply the ORM's Python-side defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table, and_, bindparam, case, exists, func, literal, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from proctor.core import leases
+from proctor.models import (
+    AgentVersion,
+    EvaluationRun,
+    HotkeyBan,
+    InferenceCredential,
+    Problem,
+    RunProblemResult,
+    Suite,
+    TopHistory,
+    ValidatorState,
+    WorkItem,
+)
+from proctor.models.evaluations import ACTIVE_RUN_STATUSES
+
+
+def _t(model: Any) -> Table:
+    return model.__table__  # type: ignore[no-any-return]
+
+
+W, R, V = _t(WorkItem), _t(EvaluationRun), _t(AgentVersion)
+P, VS, TH = _t(RunProblemResult), _t(ValidatorState), _t(TopHistory)
+S, B, C, PR = _t(Suite), _t(HotkeyBan), _t(InferenceCredential), _t(Problem)
+
+FINISHED_RUN = frozenset({"SUCCESS", "FAILED", "TIMED_OUT"})
+DONE_PROBLEM = ("SUCCESS", "FAILED", "TIMED_OUT", "SKIPPED")
+
+RUNS = leases.LeaseKind(
+    name="evaluation run",
+    table=R,
+    owner="validator_hotkey",
+    live=frozenset(ACTIVE_RUN_STATUSES),
+    finished=FINISHED_RUN,
+    expired="STALE",
+    cancelled=frozenset({"CANCELLED"}),
+    work_ref="work_item_id",
+)
+
+
+def _p(name: str, column: Any) -> Any:
+    return bindparam(name, type_=column.type)
+
+
+# --- claim ------------------------------------------------------------------------------------------
+
+_already_ran = exists().where(
+    R.c.work_item_id == W.c.id,
+    R.c.validator_hotkey == _p("validator", R.c.validator_hotkey),
+    R.c.status.not_in(("STALE", "CANCELLED")),
+)
+_has_credential = exists().where(C.c.hotkey == V.c.miner_hotkey)
+
+CLAIM = leases.ClaimPlan(
+    kind=RUNS,
+    work=W,
+    # The oldest open item this validator has not run that still needs a validator.
+    candidates=select(
+        W.c.id,
+        W.c.agent_version_id,
+        W.c.suite_id,
+        W.c.active_count,
+        V.c.miner_hotkey,
+        V.c.blob_key,
+        V.c.state.label("version_state"),
+        _has_credential.label("has_credential"),
+    )
+    .join(V, V.c.id == W.c.agent_version_id)
+    .where(
+        W.c.status == "OPEN",
+        W.c.success_count + W.c.active_count < W.c.required_successes,
+        ~_already_ran,
+    )
+    .order_by(W.c.queued_at, W.c.id),
+    work_values={"active_count": W.c.active_count + 1},
+    lease_values=lambda c: {
+        "id": _p("run_id", R.c.id),
+        "work_item_id": c.id,
+        "agent_version_id": c.agent_version_id,
+        "suite_id": c.suite_id,
+        "validator_hotkey": _p("validator", R.c.validator_hotkey),
+        "status": "CLAIMED",
+        "claimed_at": _p("now", R.c.claimed_at),
+        "lease_expires_at": _p("expires", R.c.lease_expires_at),
+        "service_versions": _p("service_versions", R.c.service_versions),
+        "is_included": True,
+        "progress_done": 0,
+        "progress_total": 0,
+    },
+    extra=("agent_version_id", "active_count", "miner_hotkey", "blob_key", "version_state", "has_credential"),
+)
+
+# The validator's live (or lapsed but not yet reaped) run, with what a claim answer needs.
+HELD_RUN = (
+    select(
+        R,
+        V.c.miner_hotkey.label("miner_hotkey"),
+        V.c.blob_key.label("blob_key"),
+        _has_credential.label("has_credential"),
+    )
+    .join(V, V.c.id == R.c.agent_version_id)
+    .where(R.c.validator_hotkey == _p("validator", R.c.validator_hotkey), R.c.status.in_(ACTIVE_RUN_STATUSES))
+)
+
+VERSION_RUNNING = (
+    update(V)
+    .where(V.c.id == _p("version_id", V.c.id), V.c.state.in_(("QUEUED", "RECEIVED")))
+    .values(state="RUNNING")
+)
+
+# --- validators seen ---------------------------------------------------------------------------------
+
+_SEEN_COLUMNS = (
+    "last_seen_at",
+    "last_claim_at",
+    "service_versions",
+    "cpu_pct",
+    "ram_pct",
+    "disk_pct",
+    "docker_container_count",
+    "metrics_reported_at",
+)
+
+
+def _seen_upsert(insert: Any) -> Any:
+    values = {"hotkey": _p("hotkey", VS.c.hotkey), "first_seen_at": _p("now", VS.c.first_seen_at)}
+    values.update({name: _p(name, VS.c[name]) for name in _SEEN_COLUMNS})
+    statement = insert(VS).values(values)
+    # A value the validator did not report this time (NULL) keeps what was stored.
+    changed = {name: func.coalesce(statement.excluded[name], VS.c[name]) for name in _SEEN_COLUMNS}
+    return statement.on_conflict_do_update(index_elements=[VS.c.hotkey], set_=changed)
+
+
+SEEN = {"postgresql": _seen_upsert(postgresql.insert), "sqlite": _seen_upsert(sqlite.insert)}
+
+# --- progress ------------------------------------------------------------------------------------------
+
+MERGED_FIELDS = (
+    "score",
+    "score_components_summary",
+    "logs_s3_key",
+    "reasoning_score",
+    "inference_failure_count",
+    "inference_total",
+    "execution_time",
+)
+
+
+def _result_upsert(insert: Any) -> Any:
+    values = {
+        "run_id": _p("run_id", P.c.run_id),
+        "problem_id": _p("problem_id", P.c.problem_id),
+        "status": _p("status", P.c.status),
+        "updated_at": _p("now", P.c.updated_at),
+    }
+    values.update({name: _p(name, P.c[name]) for name in MERGED_FIELDS})
+    statement = insert(P).values(values)
+    # A field a later update omits (or sends as null) is never wiped.
+    changed = {name: func.coalesce(statement.excluded[name], P.c[name]) for name in MERGED_FIELDS}
+    changed.update(status=statement.excluded.status, updated_at=statement.excluded.updated_at)
+    return statement.on_conflict_do_update(index_elements=[P.c.run_id, P.c.problem_id], set_=changed)
+
+
+RESULT_UPSERT = {"postgresql": _result_upsert(postgresql.insert), "sqlite": _result_upsert(sqlite.insert)}
+
+RUN_PROGRESS = (
+    update(R)
+    .where(R.c.id == _p("run_id", R.c.id))
+    .values(
+        progress_total=_p("total", R.c.progress_total),
+        progress_done=select(func.count())
+        .select_from(P)
+        .where(P.c.run_id == _p("run_id", P.c.run_id), P.c.status.in_(DONE_PROBLEM))
+        .scalar_subquery(),
+    )
+)
+
+SUITE_PROBLEM_IDS = select(PR.c.problem_id).where(PR.c.suite_id == _p("suite_id", PR.c.suite_id))
+
+# --- completion and settling ----------------------------------------------------------------------------
+
+ITEM_COUNTS = (
+    update(W)
+    .where(W.c.id == _p("item_id", W.c.id))
+    .values(
+        active_count=case((W.c.active_count > 0, W.c.active_count - 1), else_=0),
+        success_count=W.c.success_count + _p("successes", W.c.success_count),
+        failure_count=W.c.failure_count + _p("failures", W.c.failure_count),
+    )
+    .returning(W)
+)
+
+ITEM_RELEASE = (
+    update(W)
+    .where(W.c.id == _p("item_id", W.c.id))
+    .values(active_count=case((W.c.active_count > 0, W.c.active_count - 1), else_=0))
+    .returning(W)
+)
+
+INCLUDED_SCORES = select(R.c.validator_score).where(
+    R.c.work_item_id == _p("item_id", R.c.work_item_id),
+    R.c.status == "SUCCESS",
+    R.c.is_included.is_(true()),
+    R.c.validator_score.is_not(None),
+)
+
+ITEM_CLOSE = (
+    update(W)
+    .where(W.c.id == _p("item_id", W.c.id), W.c.status == "OPEN")
+    .values(
+        status=_p("status", W.c.status),
+        closed_at=_p("now", W.c.closed_at),
+        final_score=_p("score", W.c.final_score),
+    )
+)
+
+VERSION_ELIGIBLE = (
+    update(V)
+    .where(V.c.id == _p("version_id", V.c.id))
+    .values(
+        state="ELIGIBLE",
+        final_score=_p("score", V.c.final_score),
+        eligible_at=_p("now", V.c.eligible_at),
+        code_available_at=_p("release_at", V.c.code_available_at),
+    )
+)
+
+VERSION_DISCARDED = (
+    update(V)
+    .where(V.c.id == _p("version_id", V.c.id))
+    .values(
+        state="DISCARDED",
+        discarded_at=_p("now", V.c.discarded_at),
+        discard_reason=_p("reason", V.c.discard_reason),
+    )
+)
+
+# An open item with nobody on it is QUEUED again; with somebody on it, RUNNING.
+VERSION_IDLE = (
+    update(V)
+    .where(V.c.id == _p("version_id", V.c.id), V.c.state.in_(("QUEUED", "RUNNING")))
+    .values(state=case((_p("active", W.c.active_count) > 0, literal("RUNNING")), else_=literal("QUEUED")))
+)
+
+# --- the top agent ---
+
+# Serialises top decisions per suite. FOR NO KEY UPDATE does not conflict with the key-share locks
+# that inserting runs (which reference the suite) take, so claims never wait on it.
+LOCK_SUITE = select(S.c.id).where(S.c.id == _p("suite_id", S.c.id)).with_for_update(key_share=True)
+
+INCUMBENT = (
+    select(
+        TH.c.id,
+        TH.c.agent_version_id,
+        TH.c.score,
+        V.c.state.label("version_state"),
+        exists().where(B.c.hotkey == V.c.miner_hotkey).label("banned"),
+    )
+    .join(V, V.c.id == TH.c.agent_version_id)
+    .where(TH.c.suite_id == _p("suite_id", TH.c.suite_id), TH.c.ended_at.is_(None))
+    .order_by(TH.c.top_at.desc(), TH.c.id.desc())
+    .limit(1)
+)
+
+END_TOP = update(TH).where(TH.c.id == _p("top_id", TH.c.id)).values(ended_at=_p("now", TH.c.ended_at))
+
+NEW_TOP = TH.insert().values(
+    suite_id=_p("suite_id", TH.c.suite_id),
+    agent_version_id=_p("version_id", TH.c.agent_version_id),
+    score=_p("score", TH.c.score),
+    top_at=_p("now", TH.c.top_at),
+)
+
+# --- reads for runs ----------------------------------------------------------------------------------------
+
+RUN = select(R).where(R.c.id == _p("run_id", R.c.id))
+ITEM = select(W).where(W.c.id == _p("item_id", W.c.id))
+RUN_OF_VALIDATOR = select(R).where(
+    and_(R.c.id == _p("run_id", R.c.id), R.c.validator_hotkey == _p("validator", R.c.validator_hotkey))
+)
