@@ -91,7 +91,7 @@ def compile_pg(statement: ClauseElement) -> _Compiled:
         return found
     # Constant IN lists are "expanding" parameters, rendered only once every value is known; so the
     # statement is compiled with placeholders given for the call-time parameters, which stay `$n`.
-    compiled = statement.compile(dialect=_PG)
+    compiled: Any = statement.compile(dialect=_PG)  # a SQLCompiler: binds, construct_expanded_state
     required = {name for name, bind in compiled.binds.items() if bind.required}
     expanded = compiled.construct_expanded_state({name: None for name in required})
     names = tuple(expanded.positiontup or ())
@@ -217,7 +217,7 @@ class SaTx:
 
     async def _execute(self, statement: ClauseElement, params: Mapping[str, Any] | None) -> Any:
         try:
-            return await self.conn.execute(statement, dict(params) if params else None)
+            return await self.conn.execute(statement, dict(params) if params else None)  # type: ignore[call-overload]
         except IntegrityError as exc:
             if "unique" in str(exc.orig).lower():
                 raise UniqueViolation(str(exc.orig)) from exc
@@ -248,7 +248,7 @@ class SessionTx(SaTx):
 
     async def _execute(self, statement: ClauseElement, params: Mapping[str, Any] | None) -> Any:
         try:
-            return await self.session.execute(statement, dict(params) if params else None)
+            return await self.session.execute(statement, dict(params) if params else None)  # type: ignore[call-overload]
         except IntegrityError as exc:
             if "unique" in str(exc.orig).lower():
                 raise UniqueViolation(str(exc.orig)) from exc

@@ -391,6 +391,7 @@ async def complete_run(
             item, eligible = await settle(tx, item, policy=rules, now=now)
         else:
             item = await tx.one(st.ITEM, {"item_id": run.work_item_id})
+            assert item is not None, "a run's work item outlives it (foreign key)"
     if eligible:
         core.caches.scores_changed()
     return Completion(run=run, item=item, became_eligible=eligible, final_score=item.final_score)
