@@ -171,7 +171,8 @@ async def heartbeat(
     versions = _versions(report)
     if versions:
         values["service_versions"] = versions
-    async with core.db.transaction() as tx:
+    # The renewal is one guarded statement and the last-seen write may land without it.
+    async with core.db.transaction(autocommit=True) as tx:
         run = await leases.renew(
             tx,
             RUNS,
@@ -236,19 +237,19 @@ async def record_progress(
                 f"Unknown problem id(s) for this run's suite: {', '.join(unknown[:5])}",
                 code="INVALID_PROBLEM_ID",
             )
-        upsert = st.RESULT_UPSERT[tx.dialect]
-        for update in _last_per_problem(updates):
-            params = {name: update.fields.get(name) for name in st.MERGED_FIELDS}
-            await tx.run(
-                upsert,
+        await tx.many(
+            st.RESULT_UPSERT[tx.dialect],
+            [
                 {
-                    **params,
+                    **{name: update.fields.get(name) for name in st.MERGED_FIELDS},
                     "run_id": run_id,
                     "problem_id": update.problem_id,
                     "status": update.status,
                     "now": now,
-                },
-            )
+                }
+                for update in _last_per_problem(updates)
+            ],
+        )
         await tx.run(st.RUN_PROGRESS, {"run_id": run_id, "total": len(known)})
 
 
@@ -461,17 +462,26 @@ async def settle(tx: Tx, item: Any, *, policy: Policy, now: datetime) -> tuple[A
 async def consider_top(
     tx: Tx, *, suite_id: int, version_id: uuid.UUID, score: float, margin: float, now: datetime
 ) -> bool:
-    """A version just became eligible: does it take the suite's top spot? True when it did."""
-    await tx.one(st.LOCK_SUITE, {"suite_id": suite_id})  # one top decision per suite at a time
-    current = await tx.one(st.INCUMBENT, {"suite_id": suite_id})
-    incumbent = (
-        Contender(current.agent_version_id, current.score)
-        if current is not None and current.version_state == "ELIGIBLE" and not current.banned
-        else None
-    )
-    if not dethrones(Contender(version_id, score), incumbent, margin):
+    """A version just became eligible: does it take the suite's top spot? True when it did.
+
+    Top decisions are serialised per suite by a row lock, taken only when the candidate beats the
+    incumbent read without it: concurrent decisions only ever raise the bar, so an unlocked "no"
+    stays a "no", and most completions (which do not dethrone anybody) never wait on each other.
+    """
+    contender = Contender(version_id, score)
+    if not dethrones(contender, _incumbent(await tx.one(st.INCUMBENT, {"suite_id": suite_id})), margin):
+        return False
+    await tx.one(st.LOCK_SUITE, {"suite_id": suite_id})
+    current = await tx.one(st.INCUMBENT, {"suite_id": suite_id})  # again, now that nobody else decides
+    if not dethrones(contender, _incumbent(current), margin):
         return False
     if current is not None:
         await tx.run(st.END_TOP, {"top_id": current.id, "now": now})
     await tx.run(st.NEW_TOP, {"suite_id": suite_id, "version_id": version_id, "score": score, "now": now})
     return True
+
+
+def _incumbent(current: Any) -> Contender | None:
+    if current is None or current.version_state != "ELIGIBLE" or current.banned:
+        return None
+    return Contender(current.agent_version_id, current.score)
