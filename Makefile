@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck bench clean
+.PHONY: serve test lint typecheck bench clean install-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ serve: $(STAMP)  ## install, then run the demo: proctor on the embedded defaults
 
 test: $(STAMP)  ## install and run the whole test suite (CI=true makes PostgreSQL/Redis tests mandatory)
 	$(BIN)/python -m pytest -q
+
+install-check:  ## a plain `pip install .` (no extras) in a fresh venv gives a working proctor
+	scripts/check_plain_install.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
