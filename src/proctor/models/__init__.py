@@ -1,5 +1,6 @@
 """ORM models. Importing this package registers every table on `Base.metadata` (Alembic needs that)."""
 
+from proctor.models.admin import AgentVersionElimination, AuditEvent, ValidatorPause, ValidatorSetting
 from proctor.models.agents import Agent, AgentVersion, MinerCooldown, SubmissionEvent
 from proctor.models.compute import ComputeAssignment, ComputeClient, ComputeEarning, ComputeJob, ComputeMiner
 from proctor.models.credentials import InferenceCredential, InferencePreference
@@ -17,6 +18,10 @@ from proctor.storage.base import Base
 
 __all__ = [
     "Agent",
+    "AgentVersionElimination",
+    "AuditEvent",
+    "ValidatorPause",
+    "ValidatorSetting",
     "AgentVersion",
     "AuthSession",
     "Base",

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from proctor.core import leases
+from proctor.core.admin.statements import CLAIMS_PAUSED
 from proctor.core.context import Core
 from proctor.core.credentials import service as credential_service
 from proctor.core.credentials.providers import InferenceGrant
@@ -63,8 +64,9 @@ async def claim_work(
     """FIFO claim of the oldest open item this validator has not run; None when there is none.
 
     A validator that already holds a live run gets that run again, lease renewed (or 409 AT_CAPACITY
-    with `eval_claim_returns_held_run` off). The inference token is minted after the claim commits:
-    minting calls the miner's provider, and no lock may wait on the network.
+    with `eval_claim_returns_held_run` off). While an operator has paused claims there is no new work.
+    The inference token is minted after the claim commits: minting calls the miner's provider, and no
+    lock may wait on the network.
     """
     rules = policy(core)
     expires = now + timedelta(seconds=rules.lease_seconds)
@@ -87,6 +89,8 @@ async def claim_work(
         else:
             if held is not None:  # its own lapsed run: free it now, not at the next reaper tick
                 await _return_runs(tx, [held], now=now)
+            if await tx.one(CLAIMS_PAUSED, {"now": now}) is not None:
+                return None  # an operator paused claims (ORO answers 204): running leases carry on
             params = {
                 "validator": validator,
                 "run_id": uuid.uuid4(),

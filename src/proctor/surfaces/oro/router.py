@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from proctor.http.errors import ErrorRenderers, render_flat
 from proctor.http.surface import mount_group
-from proctor.surfaces.oro import auth_routes, miner, public, validator
+from proctor.surfaces.oro import admin, auth_routes, miner, public, validator
 
 
 def mount(app: FastAPI, renderers: ErrorRenderers) -> None:
@@ -15,10 +15,12 @@ def mount(app: FastAPI, renderers: ErrorRenderers) -> None:
     mount_group(app, renderers, "/v1/auth", [auth_routes.router], render_flat)
     mount_group(app, renderers, "/v1/miner", [miner.router], render_flat)
     mount_group(app, renderers, "/v1/validator", [validator.router], render_flat)
+    mount_group(app, renderers, "/v1/admin", [admin.router], render_flat)
     # Every route here is signed: the global limit is counted with the nonce (`auth._signed`).
     app.state.signed_prefixes = (
         *getattr(app.state, "signed_prefixes", ()),
         "/v1/miner",
         "/v1/validator",
+        "/v1/admin",
         "/v1/auth/whoami",
     )

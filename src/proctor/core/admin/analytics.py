@@ -1,0 +1,213 @@
+"""Read-only operator analytics: SQL aggregates over evaluation runs (nothing here writes)."""
+
+from __future__ import annotations
+
+import statistics
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from proctor.core.context import Core
+from proctor.models import Agent, AgentVersion, EvaluationRun, ValidatorState, WorkItem
+
+FINISHED = ("SUCCESS", "FAILED", "TIMED_OUT")
+FAILURES = ("FAILED", "TIMED_OUT", "STALE", "CANCELLED")
+
+
+def _window(
+    query: Any, *, suite_id: int | None, phase: str | None, since: datetime | None, until: datetime | None
+) -> Any:
+    if suite_id is not None:
+        query = query.where(EvaluationRun.suite_id == suite_id)
+    if phase is not None:
+        query = query.where(
+            EvaluationRun.work_item_id.in_(select(WorkItem.id).where(WorkItem.phase == phase))
+        )
+    if since is not None:
+        query = query.where(EvaluationRun.completed_at >= since)
+    if until is not None:
+        query = query.where(EvaluationRun.completed_at <= until)
+    return query
+
+
+@dataclass(frozen=True)
+class ScoreEntry:
+    validator_hotkey: str
+    score: float
+    run_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class VersionVariance:
+    agent_version_id: uuid.UUID
+    agent_name: str
+    miner_hotkey: str
+    work_item_id: uuid.UUID
+    phase: str
+    scores: list[ScoreEntry]
+
+    @property
+    def spread(self) -> float:
+        values = [s.score for s in self.scores]
+        return max(values) - min(values)
+
+
+async def version_variance(
+    core: Core,
+    *,
+    suite_id: int | None,
+    phase: str | None,
+    threshold: float,
+    limit: int,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[VersionVariance]:
+    """Work items whose validators disagree most (max − min of included successful scores), widest first."""
+    spread = (func.max(EvaluationRun.validator_score) - func.min(EvaluationRun.validator_score)).label(
+        "spread"
+    )
+    grouped = _window(
+        select(EvaluationRun.work_item_id, spread)
+        .where(EvaluationRun.status == "SUCCESS", EvaluationRun.is_included.is_(True))
+        .group_by(EvaluationRun.work_item_id)
+        .having(func.count() >= 2),
+        suite_id=suite_id,
+        phase=phase,
+        since=since,
+        until=until,
+    )
+    async with core.sessionmaker() as session:
+        top = (await session.execute(grouped.order_by(spread.desc()).limit(limit))).all()
+        ids = [r.work_item_id for r in top]
+        rows = (
+            await session.execute(
+                select(EvaluationRun, AgentVersion.miner_hotkey, Agent.name, WorkItem.phase)
+                .join(AgentVersion, AgentVersion.id == EvaluationRun.agent_version_id)
+                .join(Agent, Agent.id == AgentVersion.agent_id)
+                .join(WorkItem, WorkItem.id == EvaluationRun.work_item_id)
+                .where(
+                    EvaluationRun.work_item_id.in_(ids),
+                    EvaluationRun.status == "SUCCESS",
+                    EvaluationRun.is_included.is_(True),
+                )
+            )
+        ).all()
+    found: dict[uuid.UUID, VersionVariance] = {}
+    for run, miner, name, item_phase in rows:
+        entry = found.setdefault(
+            run.work_item_id,
+            VersionVariance(run.agent_version_id, name, miner, run.work_item_id, item_phase, []),
+        )
+        entry.scores.append(ScoreEntry(run.validator_hotkey, float(run.validator_score), run.id))
+    return sorted(found.values(), key=lambda v: v.spread, reverse=True)
+
+
+@dataclass
+class ValidatorScores:
+    validator_hotkey: str
+    scores: list[float] = field(default_factory=list)
+    durations: list[float] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    last_failure_reason: str | None = None
+    last_failure_at: datetime | None = None
+
+
+async def validator_scores(
+    core: Core, *, suite_id: int | None, phase: str | None, since: datetime | None, until: datetime | None
+) -> list[ValidatorScores]:
+    """Per validator: its finished runs' scores, durations and outcome counts (one scan of the runs)."""
+    query = _window(
+        select(
+            EvaluationRun.validator_hotkey,
+            EvaluationRun.status,
+            EvaluationRun.validator_score,
+            EvaluationRun.claimed_at,
+            EvaluationRun.completed_at,
+            EvaluationRun.failure_reason,
+        ).where(EvaluationRun.status.in_(FINISHED), EvaluationRun.is_included.is_(True)),
+        suite_id=suite_id,
+        phase=phase,
+        since=since,
+        until=until,
+    )
+    found: dict[str, ValidatorScores] = {}
+    async with core.sessionmaker() as session:
+        for hotkey, status, score, claimed, completed, reason in (await session.execute(query)).all():
+            entry = found.setdefault(hotkey, ValidatorScores(hotkey))
+            entry.counts[status] += 1
+            if status == "SUCCESS" and score is not None:
+                entry.scores.append(float(score))
+                if completed is not None:
+                    entry.durations.append((completed - claimed).total_seconds())
+            elif completed is not None and (
+                entry.last_failure_at is None or completed > entry.last_failure_at
+            ):
+                entry.last_failure_at, entry.last_failure_reason = completed, reason
+    return [found[k] for k in sorted(found)]
+
+
+def summary(values: list[float]) -> tuple[float, float, float, float, float]:
+    """mean, median, population stddev, min, max (zeros for no values)."""
+    if not values:
+        return 0.0, 0.0, 0.0, 0.0, 0.0
+    return (
+        statistics.fmean(values),
+        statistics.median(values),
+        statistics.pstdev(values),
+        min(values),
+        max(values),
+    )
+
+
+async def validator_failures(core: Core, *, hotkey: str, limit: int) -> tuple[int, list[EvaluationRun]]:
+    """A validator's runs that ended without a result, newest first, and how many there are."""
+    where = (EvaluationRun.validator_hotkey == hotkey, EvaluationRun.status.in_(FAILURES))
+    async with core.sessionmaker() as session:
+        total = await session.scalar(select(func.count()).select_from(EvaluationRun).where(*where))
+        runs = await session.scalars(
+            select(EvaluationRun)
+            .where(*where)
+            .order_by(EvaluationRun.completed_at.desc().nulls_last(), EvaluationRun.id)
+            .limit(limit)
+        )
+        return int(total or 0), list(runs)
+
+
+async def validator_resources(
+    core: Core, *, start: datetime, end: datetime, hotkey: str | None, limit: int
+) -> list[ValidatorState]:
+    """The host metrics validators reported in [start, end]: proctor keeps each validator's latest report
+    (not a time series), so this is at most one sample per validator."""
+    query = select(ValidatorState).where(
+        ValidatorState.metrics_reported_at >= start, ValidatorState.metrics_reported_at <= end
+    )
+    if hotkey is not None:
+        query = query.where(ValidatorState.hotkey == hotkey)
+    async with core.sessionmaker() as session:
+        return list(await session.scalars(query.order_by(ValidatorState.hotkey).limit(limit)))
+
+
+@dataclass(frozen=True)
+class ReaperStats:
+    enabled: bool
+    interval_seconds: int
+    runs_reaped_total: int
+    last_reaped_at: datetime | None
+
+
+async def reaper_stats(core: Core) -> ReaperStats:
+    """The lease reaper's setting and what it has done (from the STALE runs it left behind)."""
+    async with core.sessionmaker() as session:
+        total, last = (
+            await session.execute(
+                select(func.count(), func.max(EvaluationRun.completed_at)).where(
+                    EvaluationRun.status == "STALE"
+                )
+            )
+        ).one()
+    interval = core.settings.reaper_interval_seconds
+    return ReaperStats(interval > 0, int(interval), int(total or 0), last)

@@ -1,0 +1,181 @@
+"""Admin actions over ORO's wire, in-process, on SQLite and PostgreSQL: discard during a running
+evaluation, validator pause/resume, and one audit event per action written with the change."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from proctor.config import Settings
+from proctor.core.suites import service as suite_service
+from proctor.models import AgentVersion, AuditEvent, EvaluationRun, WorkItem
+from tests.conftest import running_app
+from tests.support.agents import valid_agent
+from tests.support.signing import ALICE, BOB, DAVE, EVE, oro_headers
+from tests.support.suites import oro_problems
+from tests.surfaces.oro.conftest import submit
+
+ADMIN = DAVE  # not registered on the subnet: an admin needs only PROCTOR_ADMIN_HOTKEYS
+
+
+@pytest.fixture
+async def admin_app(
+    make_settings: Callable[..., Settings], database_url: str
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    settings = make_settings(
+        database_url=database_url,
+        rate_limit_submit="1000/minute",
+        admin_hotkeys=[ADMIN.ss58_address],
+        validator_min_stake=0.0,
+    )
+    async with running_app(settings) as (app, client):
+        async with app.state.proctor.sessionmaker() as session:
+            await suite_service.import_suite(session, document=oro_problems(3), activate=True)
+            await session.commit()
+        yield app, client
+
+
+async def _post(client: httpx.AsyncClient, path: str, body: Any = None, key: Any = ADMIN) -> httpx.Response:
+    return await client.post(path, headers=oro_headers(key), json=body)
+
+
+async def _events(app: FastAPI, action: str) -> int:
+    async with app.state.proctor.sessionmaker() as session:
+        found = await session.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == action)
+        )
+        return int(found or 0)
+
+
+async def _top(client: httpx.AsyncClient) -> str | None:
+    top = await client.get("/v1/public/top")
+    assert top.status_code == 200
+    return top.json()["top_agent_version_id"]  # type: ignore[no-any-return]
+
+
+async def _eligible(client: httpx.AsyncClient, miner: Any, validators: list[Any], score: float) -> str:
+    """Submit an agent and have `validators` complete it with `score`: it becomes eligible."""
+    accepted = await submit(client, miner)
+    assert accepted.status_code == 200, accepted.text
+    version_id = accepted.json()["agent_version_id"]
+    for key in validators:
+        claim = await client.post("/v1/validator/work/claim", headers=oro_headers(key))
+        assert claim.status_code == 200, claim.text
+        run_id = claim.json()["eval_run_id"]
+        done = await client.post(
+            f"/v1/validator/evaluation-runs/{run_id}/complete",
+            headers=oro_headers(key),
+            json={"terminal_status": "SUCCESS", "validator_score": score},
+        )
+        assert done.status_code == 200, done.text
+    return str(version_id)
+
+
+async def test_discard_during_a_running_evaluation(admin_app: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    app, client = admin_app
+    app.state.proctor.settings.eval_required_successes = 1  # one validator closes an item
+    app.state.proctor.core.caches.extra.clear()
+    top_id = await _eligible(client, BOB, [ALICE], 0.9)
+    assert await _top(client) == top_id
+
+    # A second version under evaluation by Eve; the operator discards it mid-run.
+    assert (await _post(client, f"/v1/admin/miners/{BOB.ss58_address}/clear-cooldown")).status_code == 200
+    running = await submit(client, BOB, content=valid_agent() + b"\n# v2\n", name="second")
+    assert running.status_code == 200, running.text
+    running_id = running.json()["agent_version_id"]
+    claim = await client.post("/v1/validator/work/claim", headers=oro_headers(EVE))
+    assert claim.status_code == 200 and claim.json()["agent_version_id"] == running_id
+    run_id = claim.json()["eval_run_id"]
+
+    refused = await _post(client, f"/v1/admin/agent-versions/{running_id}/discard", {"reason": "x"}, key=BOB)
+    assert refused.status_code == 403
+    discarded = await _post(client, f"/v1/admin/agent-versions/{running_id}/discard", {"reason": "cheating"})
+    assert discarded.status_code == 200, discarded.text
+    assert discarded.json()["is_discarded"] is True
+
+    beat = await client.post(f"/v1/validator/evaluation-runs/{run_id}/heartbeat", headers=oro_headers(EVE))
+    assert beat.status_code == 409 and beat.json()["error_code"] == "LEASE_EXPIRED"
+    async with app.state.proctor.sessionmaker() as session:
+        run = await session.get(EvaluationRun, uuid.UUID(run_id))
+        assert run is not None and run.status == "CANCELLED"
+        item = await session.scalar(select(WorkItem).where(WorkItem.agent_version_id == run.agent_version_id))
+        assert item is not None and item.status == "DISCARDED" and item.active_count == 0
+    assert await _events(app, "DISCARD_AGENT_VERSION") == 1
+
+    # Discarding the top agent takes it off the leaderboard and the top at once.
+    gone = await _post(client, f"/v1/admin/agent-versions/{top_id}/discard", {"reason": "copied"})
+    assert gone.status_code == 200
+    assert await _top(client) is None
+    board = (await client.get("/v1/public/leaderboard")).json()
+    assert all(e["agent_version_id"] != top_id for e in board["entries"])
+    assert await _events(app, "DISCARD_AGENT_VERSION") == 2
+
+    back = await _post(client, f"/v1/admin/agent-versions/{top_id}/reinstate", {"reason": "appeal"})
+    assert back.status_code == 200 and back.json()["is_discarded"] is False
+    assert await _top(client) == top_id
+    async with app.state.proctor.sessionmaker() as session:
+        version = await session.get(AgentVersion, uuid.UUID(top_id))
+        assert version is not None and version.state == "ELIGIBLE"
+
+    page = await client.get("/v1/admin/audit-events", headers=oro_headers(ADMIN), params={"limit": 2})
+    assert page.status_code == 200
+    assert page.json()["total"] == 4 and len(page.json()["events"]) == 2
+    assert page.json()["events"][0]["action"] == "REINSTATE_AGENT_VERSION"
+    assert page.json()["events"][0]["actor_hotkey"] == ADMIN.ss58_address
+
+
+async def test_a_failed_action_leaves_no_audit_event(admin_app: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    app, client = admin_app
+    missing = "00000000-0000-0000-0000-000000000001"
+    answer = await _post(client, f"/v1/admin/agent-versions/{missing}/discard", {"reason": "x"})
+    assert answer.status_code == 404 and answer.json()["error_code"] == "AGENT_VERSION_NOT_FOUND"
+    again = await _post(client, f"/v1/admin/evaluation-runs/{missing}/invalidate", {"reason": "x"})
+    assert again.status_code == 404
+    async with app.state.proctor.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(AuditEvent)) == 0
+
+
+async def test_pause_stops_every_claim_and_resume_lifts_it(
+    admin_app: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = admin_app
+    for name in ("a", "b", "c"):
+        accepted = await submit(client, BOB, content=valid_agent() + f"\n# {name}\n".encode(), name=name)
+        assert accepted.status_code == 200, accepted.text
+        await _post(client, f"/v1/admin/miners/{BOB.ss58_address}/clear-cooldown")
+    held = await client.post("/v1/validator/work/claim", headers=oro_headers(ALICE))
+    assert held.status_code == 200
+    paused = await _post(client, "/v1/admin/validator-pause", {"reason": "incident"})
+    assert paused.status_code == 200 and paused.json()["active"] is True
+    assert paused.json()["paused_by"] == ADMIN.ss58_address
+
+    # Concurrent claims while paused: none gets work; Alice's running lease still renews and finishes.
+    answers = await asyncio.gather(
+        *(client.post("/v1/validator/work/claim", headers=oro_headers(key)) for key in (EVE, EVE, EVE))
+    )
+    assert [a.status_code for a in answers] == [204, 204, 204]
+    run_id = held.json()["eval_run_id"]
+    beat = await client.post(f"/v1/validator/evaluation-runs/{run_id}/heartbeat", headers=oro_headers(ALICE))
+    assert beat.status_code == 200
+    done = await client.post(
+        f"/v1/validator/evaluation-runs/{run_id}/complete",
+        headers=oro_headers(ALICE),
+        json={"terminal_status": "SUCCESS", "validator_score": 0.5},
+    )
+    assert done.status_code == 200
+    status = await client.get("/v1/admin/validator-pause", headers=oro_headers(ADMIN))
+    assert status.json()["active"] is True and status.json()["reason"] == "incident"
+
+    resumed = await _post(client, "/v1/admin/validator-resume", {"reason": "fixed"})
+    assert resumed.status_code == 200 and resumed.json()["active"] is False
+    claim = await client.post("/v1/validator/work/claim", headers=oro_headers(EVE))
+    assert claim.status_code == 200
+    assert await _events(app, "PAUSE_VALIDATORS") == 1 and await _events(app, "RESUME_VALIDATORS") == 1
+    assert await _events(app, "CLEAR_MINER_COOLDOWN") == 3
