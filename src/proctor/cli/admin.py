@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import getpass
 import json
 import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from proctor.app import SchemaOutOfDate, prepare_database
 from proctor.cli import compute, epochs
 from proctor.cli.common import console, err_console, ok, run_in_transaction, settings_from
+from proctor.config import Settings
+from proctor.core.admin import audit
+from proctor.core.admin import flows as admin_flows
+from proctor.core.admin.audit import Actor
+from proctor.core.context import Core, build_core
 from proctor.core.identity import service as identity_service
 from proctor.core.suites import service as suite_service
+from proctor.errors import ProctorError
+from proctor.storage.base import utcnow
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Operator commands: suites, hotkeys, epochs, compute miners and client keys, secrets.",
@@ -22,14 +37,49 @@ app = typer.Typer(
 )
 suite_app = typer.Typer(help="Problem suites: import, activate, list.", no_args_is_help=True)
 hotkey_app = typer.Typer(help="Hotkeys: register, grant validator permits, ban, unban.", no_args_is_help=True)
+version_app = typer.Typer(help="Agent versions: discard, reinstate, reevaluate.", no_args_is_help=True)
+validators_app = typer.Typer(help="Validators: pause and resume claims.", no_args_is_help=True)
 app.add_typer(suite_app, name="suite")
 app.add_typer(hotkey_app, name="hotkey")
+app.add_typer(version_app, name="version")
+app.add_typer(validators_app, name="validators")
 app.add_typer(epochs.app, name="epoch")
 # The compute marketplace's operator commands, also under `proctor admin` where operators look first.
 app.add_typer(compute.miners_app, name="compute-miners")
 app.add_typer(compute.clients_app, name="compute-clients")
 
 MAX_SUITE_FILE_BYTES = 256 * 1024 * 1024
+
+
+def cli_actor() -> Actor:
+    """Who acts at the shell, as the audit trail records it."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "operator"
+    return Actor(f"cli:{user}"[:100], "cli")
+
+
+def run_flow(settings: Settings, action: Callable[[Core, Actor, datetime], Awaitable[T]]) -> T:
+    """Run one admin flow (the same code the ORO admin API calls, audit event included) against the
+    configured database; domain errors become a clean message and exit code 1."""
+
+    async def go() -> T:
+        await prepare_database(settings)
+        core = build_core(settings, gate_workers=0)
+        try:
+            return await action(core, cli_actor(), utcnow())
+        finally:
+            await core.close()
+
+    try:
+        return asyncio.run(go())
+    except ProctorError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from exc
+    except SchemaOutOfDate as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
 
 
 @suite_app.command("import")
@@ -58,17 +108,19 @@ def suite_import(
         raise typer.Exit(1) from exc
     hidden = suite_service.resolve_hidden_fields(hidden_field or [], public_field or [])
 
-    async def action(session: AsyncSession) -> suite_service.ImportResult:
-        return await suite_service.import_suite(
-            session,
+    result = run_flow(
+        settings,
+        lambda core, actor, now: admin_flows.import_suite(
+            core,
+            actor=actor,
             document=document,
             name=name or file.stem,
             version=version,
             hidden_fields=hidden,
             activate=activate,
-        )
-
-    result = run_in_transaction(settings, action)
+            now=now,
+        ),
+    )
     suite = result.suite
     verb = "imported" if result.created else "already imported (same content)"
     ok(
@@ -84,17 +136,19 @@ def suite_import(
 def suite_activate(ctx: typer.Context, suite_id: int) -> None:
     """Make a suite the active one (submissions are evaluated against it)."""
 
-    async def action(session: AsyncSession) -> None:
-        await suite_service.activate_suite(session, suite_id=suite_id)
-
-    run_in_transaction(settings_from(ctx), action)
+    run_flow(
+        settings_from(ctx),
+        lambda core, actor, now: admin_flows.activate_suite(core, actor=actor, suite_id=suite_id, now=now),
+    )
     ok(f"suite {suite_id} is now active")
 
 
 @suite_app.command("deactivate")
 def suite_deactivate(ctx: typer.Context) -> None:
     """Leave no suite active: new submissions are refused with NO_ACTIVE_SUITE."""
-    run_in_transaction(settings_from(ctx), suite_service.deactivate_all)
+    run_flow(
+        settings_from(ctx), lambda core, actor, now: admin_flows.deactivate_suites(core, actor=actor, now=now)
+    )
     ok("no suite is active")
 
 
@@ -123,11 +177,13 @@ def hotkey_ban(
 ) -> None:
     """Ban a hotkey: every signed request from it is refused (403, body says "banned")."""
 
-    async def action(session: AsyncSession) -> None:
-        await identity_service.ban(session, hotkey=hotkey, reason=reason)
-
     settings = settings_from(ctx)
-    run_in_transaction(settings, action)
+    run_flow(
+        settings,
+        lambda core, actor, now: admin_flows.ban_hotkey(
+            core, actor=actor, hotkey=hotkey, reason=reason, role="hotkey", now=now
+        ),
+    )
     ok(f"{hotkey} banned", takes_effect_within=f"{settings.registry_refresh_seconds:g}s")
 
 
@@ -135,13 +191,13 @@ def hotkey_ban(
 def hotkey_unban(ctx: typer.Context, hotkey: str) -> None:
     """Lift a ban."""
 
-    async def action(session: AsyncSession) -> bool:
-        return await identity_service.unban(session, hotkey=hotkey)
-
-    if run_in_transaction(settings_from(ctx), action):
-        ok(f"{hotkey} unbanned")
-    else:
-        console.print(f"{hotkey} was not banned")
+    run_flow(
+        settings_from(ctx),
+        lambda core, actor, now: admin_flows.unban_hotkey(
+            core, actor=actor, hotkey=hotkey, role="hotkey", now=now
+        ),
+    )
+    ok(f"{hotkey} is not banned")
 
 
 @hotkey_app.command("register")
@@ -155,12 +211,19 @@ def hotkey_register(
 ) -> None:
     """Register a hotkey on top of the registry source (and optionally grant a validator permit)."""
 
-    async def action(session: AsyncSession) -> None:
-        await identity_service.grant(
-            session, hotkey=hotkey, validator_permit=validator, stake=stake, uid=uid, note=note
-        )
-
-    run_in_transaction(settings_from(ctx), action)
+    run_flow(
+        settings_from(ctx),
+        lambda core, actor, now: admin_flows.grant_hotkey(
+            core,
+            actor=actor,
+            hotkey=hotkey,
+            validator_permit=validator,
+            stake=stake,
+            uid=uid,
+            note=note,
+            now=now,
+        ),
+    )
     ok(f"{hotkey} registered", validator_permit=validator, stake=stake)
 
 
@@ -168,10 +231,10 @@ def hotkey_register(
 def hotkey_revoke(ctx: typer.Context, hotkey: str) -> None:
     """Remove an operator registration/permit (the registry source still applies)."""
 
-    async def action(session: AsyncSession) -> bool:
-        return await identity_service.revoke(session, hotkey=hotkey)
-
-    if run_in_transaction(settings_from(ctx), action):
+    if run_flow(
+        settings_from(ctx),
+        lambda core, actor, now: admin_flows.revoke_hotkey(core, actor=actor, hotkey=hotkey, now=now),
+    ):
         ok(f"{hotkey} grant removed")
     else:
         console.print(f"{hotkey} had no grant")
@@ -195,6 +258,116 @@ def hotkey_list(ctx: typer.Context) -> None:
     for b in bans:
         table.add_row(b.hotkey, "[red]banned[/red]", b.reason)
     console.print(table)
+
+
+@version_app.command("discard")
+def version_discard(
+    ctx: typer.Context,
+    version_id: uuid.UUID,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")],
+) -> None:
+    """Take a version off the leaderboard and the top; cancel its open work and end its leases."""
+    done = run_flow(
+        settings_from(ctx),
+        lambda core, actor, now: admin_flows.discard_agent_version(
+            core, actor=actor, version_id=version_id, reason=reason, suite_id=None, now=now
+        ),
+    )
+    ok(f"version {version_id} discarded", cancelled_runs=done.cancelled_runs)
+
+
+@version_app.command("reinstate")
+def version_reinstate(
+    ctx: typer.Context,
+    version_id: uuid.UUID,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (kept in the audit trail).")] = None,
+) -> None:
+    """Undo a discard."""
+    done = run_flow(
+        settings_from(ctx),
+        lambda core, actor, now: admin_flows.reinstate_agent_version(
+            core, actor=actor, version_id=version_id, reason=reason, suite_id=None, now=now
+        ),
+    )
+    ok(f"version {version_id} reinstated", state=done.state)
+
+
+@version_app.command("reevaluate")
+def version_reevaluate(
+    ctx: typer.Context,
+    version_id: uuid.UUID,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")],
+    runs: Annotated[int | None, typer.Option("--runs", help="More successful runs to require.")] = None,
+) -> None:
+    """Reopen a version's work item for more runs."""
+    run_flow(
+        settings_from(ctx),
+        lambda core, actor, now: admin_flows.reevaluate_agent_version(
+            core,
+            actor=actor,
+            version_id=version_id,
+            reason=reason,
+            suite_id=None,
+            required_successes=runs,
+            now=now,
+        ),
+    )
+    ok(f"version {version_id} queued for re-evaluation")
+
+
+@validators_app.command("pause")
+def validators_pause(
+    ctx: typer.Context,
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit trail).")],
+) -> None:
+    """Stop every new claim (claims answer "no work"); running evaluations finish."""
+    run_flow(
+        settings_from(ctx),
+        lambda core, actor, now: admin_flows.pause_validators(
+            core, actor=actor, reason=reason, auto_release_at=None, now=now
+        ),
+    )
+    ok("validator claims paused")
+
+
+@validators_app.command("resume")
+def validators_resume(
+    ctx: typer.Context,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (kept in the audit trail).")] = None,
+) -> None:
+    """Let validators claim again."""
+    run_flow(
+        settings_from(ctx),
+        lambda core, actor, now: admin_flows.resume_validators(core, actor=actor, reason=reason, now=now),
+    )
+    ok("validator claims resumed")
+
+
+@app.command("audit")
+def audit_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="How many events.")] = 50,
+    action: Annotated[str | None, typer.Option(help="Only this action (e.g. BAN_MINER).")] = None,
+) -> None:
+    """The newest audit events (every operator action, from the API or this CLI)."""
+    page = run_flow(
+        settings_from(ctx),
+        lambda core, _actor, _now: admin_flows.audit_events(
+            core, where=audit.AuditFilter(action=action), limit=limit, offset=0
+        ),
+    )
+    table = Table("when", "actor", "via", "action", "target", "reason")
+    for e in page.events:
+        table.add_row(
+            e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.actor_hotkey,
+            e.via,
+            e.action,
+            f"{e.target_type}:{e.target_id}",
+            e.reason or "",
+        )
+    console.print(table)
+    console.print(f"{page.total} events in all")
 
 
 @app.command("secret-key")

@@ -658,13 +658,12 @@ async def agent_version_variance(
                         "validator_hotkey": s.validator_hotkey,
                         "score": s.score,
                         "run_id": s.run_id,
-                        "variance_threshold": variance_threshold,
                     }
                     for s in v.scores
                 ],
             }
         )
-    return {"agent_versions": out}
+    return {"agent_versions": out, "variance_threshold": variance_threshold}
 
 
 @router.get("/analytics/validator-failures/{validator_hotkey}")
