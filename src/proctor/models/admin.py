@@ -10,7 +10,13 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from proctor.models.agents import AgentVersion
+from proctor.models.evaluations import EvaluationRun
 from proctor.storage.base import Base, utcnow
+
+# The admin lists page these tables newest first (declared here to keep the admin's indexes together).
+Index("ix_evaluation_runs_claimed_at", EvaluationRun.claimed_at)
+Index("ix_agent_versions_submitted_at", AgentVersion.submitted_at)
 
 
 class AuditEvent(Base):

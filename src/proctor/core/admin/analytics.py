@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -109,44 +110,107 @@ async def version_variance(
 @dataclass
 class ValidatorScores:
     validator_hotkey: str
-    scores: list[float] = field(default_factory=list)
-    durations: list[float] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # (mean, median, population stddev, min, max) of its successful runs' scores and durations.
+    score: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
+    seconds: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
     last_failure_reason: str | None = None
     last_failure_at: datetime | None = None
 
 
-async def validator_scores(
-    core: Core, *, suite_id: int | None, phase: str | None, since: datetime | None, until: datetime | None
-) -> list[ValidatorScores]:
-    """Per validator: its finished runs' scores, durations and outcome counts (one scan of the runs)."""
-    query = _window(
-        select(
-            EvaluationRun.validator_hotkey,
-            EvaluationRun.status,
-            EvaluationRun.validator_score,
-            EvaluationRun.claimed_at,
-            EvaluationRun.completed_at,
-            EvaluationRun.failure_reason,
-        ).where(EvaluationRun.status.in_(FINISHED), EvaluationRun.is_included.is_(True)),
-        suite_id=suite_id,
-        phase=phase,
-        since=since,
-        until=until,
+@dataclass(frozen=True)
+class Window:
+    suite_id: int | None = None
+    phase: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def apply(self, query: Any) -> Any:
+        return _window(query, suite_id=self.suite_id, phase=self.phase, since=self.since, until=self.until)
+
+
+def _seconds(dialect: str) -> Any:
+    """A finished run's duration in seconds, computed by the database (no datetimes cross the wire)."""
+    if dialect == "postgresql":
+        return func.extract("epoch", EvaluationRun.completed_at - EvaluationRun.claimed_at)
+    return (func.julianday(EvaluationRun.completed_at) - func.julianday(EvaluationRun.claimed_at)) * 86400.0
+
+
+def _stats(column: Any) -> list[Any]:
+    """PostgreSQL aggregates matching `summary`: mean, median, population stddev, min, max."""
+    return [
+        func.avg(column),
+        func.percentile_cont(0.5).within_group(column),
+        func.stddev_pop(column),
+        func.min(column),
+        func.max(column),
+    ]
+
+
+def _floats(values: Sequence[Any]) -> tuple[float, float, float, float, float]:
+    a, b, c, d, e = (float(v or 0.0) for v in values)
+    return a, b, c, d, e
+
+
+async def validator_scores(core: Core, *, window: Window) -> list[ValidatorScores]:
+    """Per validator: outcome counts, score and duration statistics of its successful runs, and its last
+    failure. On PostgreSQL every statistic is one aggregate query; SQLite (no median) computes them
+    from the successful runs' two float columns."""
+    included = (EvaluationRun.status.in_(FINISHED), EvaluationRun.is_included.is_(True))
+    succeeded = (
+        EvaluationRun.status == "SUCCESS",
+        EvaluationRun.is_included.is_(True),
+        EvaluationRun.validator_score.is_not(None),
     )
     found: dict[str, ValidatorScores] = {}
     async with core.sessionmaker() as session:
-        for hotkey, status, score, claimed, completed, reason in (await session.execute(query)).all():
-            entry = found.setdefault(hotkey, ValidatorScores(hotkey))
-            entry.counts[status] += 1
-            if status == "SUCCESS" and score is not None:
-                entry.scores.append(float(score))
-                if completed is not None:
-                    entry.durations.append((completed - claimed).total_seconds())
-            elif completed is not None and (
-                entry.last_failure_at is None or completed > entry.last_failure_at
-            ):
-                entry.last_failure_at, entry.last_failure_reason = completed, reason
+        dialect = session.get_bind().dialect.name
+        counts = window.apply(
+            select(EvaluationRun.validator_hotkey, EvaluationRun.status, func.count())
+            .where(*included)
+            .group_by(EvaluationRun.validator_hotkey, EvaluationRun.status)
+        )
+        for hotkey, status, n in (await session.execute(counts)).all():
+            found.setdefault(hotkey, ValidatorScores(hotkey)).counts[status] = int(n)
+        seconds = _seconds(dialect)
+        if dialect == "postgresql":
+            stats = window.apply(
+                select(
+                    EvaluationRun.validator_hotkey, *_stats(EvaluationRun.validator_score), *_stats(seconds)
+                )
+                .where(*succeeded)
+                .group_by(EvaluationRun.validator_hotkey)
+            )
+            for row in (await session.execute(stats)).all():
+                found[row[0]].score, found[row[0]].seconds = _floats(row[1:6]), _floats(row[6:11])
+        else:
+            values: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+            rows = window.apply(
+                select(EvaluationRun.validator_hotkey, EvaluationRun.validator_score, seconds).where(
+                    *succeeded
+                )
+            )
+            for hotkey, score, took in (await session.execute(rows)).all():
+                values[hotkey][0].append(float(score))
+                if took is not None:
+                    values[hotkey][1].append(float(took))
+            for hotkey, (scores, durations) in values.items():
+                found[hotkey].score, found[hotkey].seconds = summary(scores), summary(durations)
+        latest = window.apply(
+            select(EvaluationRun.validator_hotkey, func.max(EvaluationRun.completed_at).label("at"))
+            .where(*included, EvaluationRun.status != "SUCCESS")
+            .group_by(EvaluationRun.validator_hotkey)
+        ).subquery()
+        failures = select(
+            EvaluationRun.validator_hotkey, EvaluationRun.completed_at, EvaluationRun.failure_reason
+        ).join(
+            latest,
+            (latest.c.validator_hotkey == EvaluationRun.validator_hotkey)
+            & (latest.c.at == EvaluationRun.completed_at),
+        )
+        for hotkey, at, reason in (await session.execute(failures)).all():
+            if hotkey in found:
+                found[hotkey].last_failure_at, found[hotkey].last_failure_reason = at, reason
     return [found[k] for k in sorted(found)]
 
 

@@ -553,7 +553,12 @@ async def list_evaluation_runs(
         conditions.append(EvaluationRun.claimed_at <= where.until)
     base = select(EvaluationRun, WorkItem.phase).join(WorkItem, WorkItem.id == EvaluationRun.work_item_id)
     async with core.sessionmaker() as session:
-        total = await session.scalar(select(func.count()).select_from(base.where(*conditions).subquery()))
+        counted = (
+            select(func.count()).select_from(base.where(*conditions).subquery())
+            if where.phase is not None
+            else select(func.count()).select_from(EvaluationRun).where(*conditions)
+        )
+        total = await session.scalar(counted)
         rows = (
             await session.execute(
                 base.where(*conditions)

@@ -726,17 +726,24 @@ async def validator_scores(
 ) -> dict[str, Any]:
     """Each validator's score distribution against everybody's, with outliers flagged."""
     found = await analytics.validator_scores(
-        core_of(request), suite_id=suite_id, phase=phase, since=since, until=until
+        core_of(request), window=analytics.Window(suite_id, phase, since, until)
     )
-    every = [score for v in found for score in v.scores]
-    durations = [d for v in found for d in v.durations]
-    g_mean, _, g_std, _, _ = analytics.summary(every)
-    g_dur = analytics.summary(durations)[0]
+    runs = sum(v.counts["SUCCESS"] for v in found)
+    g_mean = sum(v.score[0] * v.counts["SUCCESS"] for v in found) / runs if runs else 0.0
+    g_dur = sum(v.seconds[0] * v.counts["SUCCESS"] for v in found) / runs if runs else 0.0
+    # The population variance of all scores, from each validator's mean and variance.
+    g_var = (
+        sum(v.counts["SUCCESS"] * (v.score[2] ** 2 + (v.score[0] - g_mean) ** 2) for v in found) / runs
+        if runs
+        else 0.0
+    )
+    g_std = g_var**0.5
     out = []
     for v in found:
-        mean, median, std, low, high = analytics.summary(v.scores)
-        d_mean, d_median, _, d_low, d_high = analytics.summary(v.durations)
+        mean, median, std, low, high = v.score
+        d_mean, d_median, _, d_low, d_high = v.seconds
         finished = sum(v.counts.values())
+        successes = v.counts["SUCCESS"]
         out.append(
             {
                 "validator_hotkey": v.validator_hotkey,
@@ -747,17 +754,17 @@ async def validator_scores(
                 "min_score": low,
                 "max_score": high,
                 "deviation_from_global": mean - g_mean,
-                "is_outlier": bool(v.scores) and g_std > 0 and abs(mean - g_mean) > 2 * g_std,
+                "is_outlier": bool(successes) and g_std > 0 and abs(mean - g_mean) > 2 * g_std,
                 "avg_execution_seconds": d_mean,
                 "median_execution_seconds": d_median,
                 "min_execution_seconds": d_low,
                 "max_execution_seconds": d_high,
                 "execution_deviation_pct": (d_mean - g_dur) / g_dur * 100 if g_dur else 0.0,
                 "is_slow_outlier": bool(g_dur) and d_mean > 2 * g_dur,
-                "success_count": v.counts["SUCCESS"],
+                "success_count": successes,
                 "failed_count": v.counts["FAILED"],
                 "timed_out_count": v.counts["TIMED_OUT"],
-                "success_rate": v.counts["SUCCESS"] / finished if finished else 0.0,
+                "success_rate": successes / finished if finished else 0.0,
                 "last_failure_reason": v.last_failure_reason,
                 "last_failure_at": v.last_failure_at,
             }
