@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 
 from proctor.core.context import Core
 from proctor.models import Agent, AgentVersion, EvaluationRun, ValidatorState, WorkItem
@@ -147,6 +147,28 @@ def _stats(column: Any) -> list[Any]:
     ]
 
 
+def _sqlite_stats(window: Window, succeeded: Sequence[Any], column: Any) -> Any:
+    """Per validator: mean, mean of squares, min, max and median of `column` (SQLite has no median or
+    stddev aggregate: the median is the middle row(s) of a window ranking, all inside SQLite)."""
+    ranked = window.apply(
+        select(
+            EvaluationRun.validator_hotkey.label("hotkey"),
+            column.label("v"),
+            func.row_number().over(partition_by=EvaluationRun.validator_hotkey, order_by=column).label("rn"),
+            func.count().over(partition_by=EvaluationRun.validator_hotkey).label("n"),
+        ).where(*succeeded)
+    ).subquery()
+    middle = or_(ranked.c.rn == (ranked.c.n + 1) // 2, ranked.c.rn == (ranked.c.n + 2) // 2)
+    return select(
+        ranked.c.hotkey,
+        func.avg(ranked.c.v),
+        func.avg(ranked.c.v * ranked.c.v),
+        func.min(ranked.c.v),
+        func.max(ranked.c.v),
+        func.avg(case((middle, ranked.c.v))),
+    ).group_by(ranked.c.hotkey)
+
+
 def _floats(values: Sequence[Any]) -> tuple[float, float, float, float, float]:
     a, b, c, d, e = (float(v or 0.0) for v in values)
     return a, b, c, d, e
@@ -184,18 +206,12 @@ async def validator_scores(core: Core, *, window: Window) -> list[ValidatorScore
             for row in (await session.execute(stats)).all():
                 found[row[0]].score, found[row[0]].seconds = _floats(row[1:6]), _floats(row[6:11])
         else:
-            values: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
-            rows = window.apply(
-                select(EvaluationRun.validator_hotkey, EvaluationRun.validator_score, seconds).where(
-                    *succeeded
-                )
-            )
-            for hotkey, score, took in (await session.execute(rows)).all():
-                values[hotkey][0].append(float(score))
-                if took is not None:
-                    values[hotkey][1].append(float(took))
-            for hotkey, (scores, durations) in values.items():
-                found[hotkey].score, found[hotkey].seconds = summary(scores), summary(durations)
+            for name, column in (("score", EvaluationRun.validator_score), ("seconds", seconds)):
+                for hotkey, mean, squares, low, high, median in (
+                    await session.execute(_sqlite_stats(window, succeeded, column))
+                ).all():
+                    std = max(float(squares) - float(mean) ** 2, 0.0) ** 0.5
+                    setattr(found[hotkey], name, (float(mean), float(median), std, float(low), float(high)))
         latest = window.apply(
             select(EvaluationRun.validator_hotkey, func.max(EvaluationRun.completed_at).label("at"))
             .where(*included, EvaluationRun.status != "SUCCESS")
