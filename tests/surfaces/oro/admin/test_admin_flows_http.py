@@ -179,3 +179,50 @@ async def test_pause_stops_every_claim_and_resume_lifts_it(
     assert claim.status_code == 200
     assert await _events(app, "PAUSE_VALIDATORS") == 1 and await _events(app, "RESUME_VALIDATORS") == 1
     assert await _events(app, "CLEAR_MINER_COOLDOWN") == 3
+
+
+async def test_invalidate_reopens_work_and_set_top_needs_force(
+    admin_app: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = admin_app
+    app.state.proctor.settings.eval_required_successes = 1
+    app.state.proctor.core.caches.extra.clear()
+    first = await _eligible(client, BOB, [ALICE], 0.9)
+    assert await _top(client) == first
+    runs = await client.get(
+        "/v1/admin/evaluation-runs", headers=oro_headers(ADMIN), params={"agent_version_id": first}
+    )
+    assert runs.status_code == 200 and runs.json()["total"] == 1
+    run_id = runs.json()["evaluation_runs"][0]["run_id"]
+
+    # Invalidating its only success takes the version off the top and reopens its work for another validator.
+    gone = await _post(client, f"/v1/admin/evaluation-runs/{run_id}/invalidate", {"reason": "bad host"})
+    assert gone.status_code == 200 and gone.json()["is_included"] is False
+    assert gone.json()["invalidated_by"] == ADMIN.ss58_address
+    assert await _top(client) is None
+    again = await _post(client, f"/v1/admin/evaluation-runs/{run_id}/invalidate", {"reason": "twice"})
+    assert again.status_code == 409 and again.json()["error_code"] == "ALREADY_INVALIDATED"
+    claim = await client.post("/v1/validator/work/claim", headers=oro_headers(EVE))
+    assert claim.status_code == 200 and claim.json()["agent_version_id"] == first
+    done = await client.post(
+        f"/v1/validator/evaluation-runs/{claim.json()['eval_run_id']}/complete",
+        headers=oro_headers(EVE),
+        json={"terminal_status": "SUCCESS", "validator_score": 0.4},
+    )
+    assert done.status_code == 200
+    async with app.state.proctor.sessionmaker() as session:
+        version = await session.get(AgentVersion, uuid.UUID(first))
+        assert (
+            version is not None and version.state == "ELIGIBLE" and version.final_score == pytest.approx(0.4)
+        )
+    assert await _top(client) == first
+
+    # A weaker version cannot be made top without force.
+    assert (await _post(client, f"/v1/admin/miners/{BOB.ss58_address}/clear-cooldown")).status_code == 200
+    accepted = await submit(client, BOB, content=valid_agent() + b"\n# weak\n", name="weak")
+    weak = accepted.json()["agent_version_id"]
+    refused = await _post(client, f"/v1/admin/agent-versions/{weak}/set-top", {})
+    assert refused.status_code == 400 and refused.json()["error_code"] == "SCORE_BELOW_THRESHOLD"
+    forced = await _post(client, f"/v1/admin/agent-versions/{first}/set-top", {"force": True})
+    assert forced.status_code == 200 and forced.json()["previous_top_agent_version_id"] == first
+    assert await _events(app, "INVALIDATE_EVALUATION_RUN") == 1 and await _events(app, "SET_TOP_AGENT") == 1
