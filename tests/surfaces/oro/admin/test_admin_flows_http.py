@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from proctor.config import Settings
+from proctor.core.admin import flows as admin_flows
 from proctor.core.suites import service as suite_service
 from proctor.models import AgentVersion, AuditEvent, EvaluationRun, WorkItem
 from tests.conftest import running_app
@@ -226,3 +228,30 @@ async def test_invalidate_reopens_work_and_set_top_needs_force(
     forced = await _post(client, f"/v1/admin/agent-versions/{first}/set-top", {"force": True})
     assert forced.status_code == 200 and forced.json()["previous_top_agent_version_id"] == first
     assert await _events(app, "INVALIDATE_EVALUATION_RUN") == 1 and await _events(app, "SET_TOP_AGENT") == 1
+
+
+async def test_a_banned_admin_key_gets_403_and_a_pause_releases_itself(
+    admin_app: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = admin_app
+    core = app.state.proctor.core
+    paused = await _post(
+        client,
+        "/v1/admin/validator-pause",
+        {"reason": "short", "auto_release_at": (datetime.now(UTC) + timedelta(minutes=5)).isoformat()},
+    )
+    assert paused.status_code == 200 and paused.json()["active"] is True
+    later = datetime.now(UTC) + timedelta(minutes=6)
+    assert (await admin_flows.pause_state(core, now=later)).active is False
+    past = await _post(
+        client,
+        "/v1/admin/validator-pause",
+        {"reason": "x", "auto_release_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()},
+    )
+    assert past.status_code == 400
+
+    banned = await _post(client, f"/v1/admin/miners/{ADMIN.ss58_address}/ban", {"reason": "lost key"})
+    assert banned.status_code == 200 and banned.json()["is_banned"] is True
+    await core.registry.refresh()  # what the periodic refresher does within PROCTOR_REGISTRY_REFRESH_SECONDS
+    refused = await client.get("/v1/admin/validator-pause", headers=oro_headers(ADMIN))
+    assert refused.status_code == 403 and "banned" in refused.text.lower()
