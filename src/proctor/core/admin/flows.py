@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proctor.core import leases
@@ -81,8 +82,12 @@ class NoActiveSuite(Unavailable):
 
 @asynccontextmanager
 async def _unit(core: Core) -> AsyncIterator[AsyncSession]:
-    async with core.sessionmaker() as session, session.begin():
-        yield session
+    """One unit of work; two operators creating the same row at once get a 409 (retry), not a 500."""
+    try:
+        async with core.sessionmaker() as session, session.begin():
+            yield session
+    except IntegrityError as exc:
+        raise Conflict("A concurrent operator action changed the same record; retry") from exc
 
 
 async def _version(session: AsyncSession, version_id: uuid.UUID, *, lock: bool = False) -> AgentVersion:

@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import DBAPIError
 
 from proctor.config import Settings
 from proctor.core.admin import flows as admin_flows
@@ -255,3 +256,15 @@ async def test_a_banned_admin_key_gets_403_and_a_pause_releases_itself(
     await core.registry.refresh()  # what the periodic refresher does within PROCTOR_REGISTRY_REFRESH_SECONDS
     refused = await client.get("/v1/admin/validator-pause", headers=oro_headers(ADMIN))
     assert refused.status_code == 403 and "banned" in refused.text.lower()
+
+
+async def test_the_database_refuses_to_edit_or_delete_audit_events(
+    admin_app: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = admin_app
+    assert (await _post(client, "/v1/admin/validator-pause", {"reason": "drill"})).status_code == 200
+    for statement in (update(AuditEvent).values(reason="rewritten"), delete(AuditEvent)):
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with app.state.proctor.sessionmaker() as session, session.begin():
+                await session.execute(statement)
+    assert await _events(app, "PAUSE_VALIDATORS") == 1

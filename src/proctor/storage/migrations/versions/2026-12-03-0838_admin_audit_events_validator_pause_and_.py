@@ -14,6 +14,27 @@ from sqlalchemy.dialects import postgresql
 
 import proctor.storage.base
 
+# The database itself refuses to change or remove an audit event, whoever asks (proctor never does).
+PG_APPEND_ONLY = [
+    """
+    CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'audit_events is append-only';
+    END $$
+    """,
+    """
+    CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()
+    """,
+]
+SQLITE_APPEND_ONLY = [
+    f"""
+    CREATE TRIGGER audit_events_no_{verb.lower()} BEFORE {verb} ON audit_events
+    BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END
+    """
+    for verb in ("UPDATE", "DELETE")
+]
+
 revision = "fa1fb29f6570"
 down_revision = "4c2e9a7d1b35"
 branch_labels = None
@@ -80,6 +101,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("agent_version_id", name=op.f("pk_agent_version_eliminations")),
     )
+    dialect = op.get_bind().dialect.name
+    for statement in PG_APPEND_ONLY if dialect == "postgresql" else SQLITE_APPEND_ONLY:
+        op.execute(statement)
     with op.batch_alter_table("evaluation_runs", schema=None) as batch_op:
         batch_op.create_index("ix_evaluation_runs_claimed_at", ["claimed_at"], unique=False)
     with op.batch_alter_table("agent_versions", schema=None) as batch_op:
@@ -101,5 +125,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_audit_events_created")
         batch_op.drop_index("ix_audit_events_action_created")
 
-    op.drop_table("audit_events")
+    op.drop_table("audit_events")  # its triggers go with it
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION audit_events_append_only()")
     # ### end Alembic commands ###
