@@ -69,36 +69,35 @@ async def claim_work(
     rules = policy(core)
     expires = now + timedelta(seconds=rules.lease_seconds)
     repeated = False
+    params = {
+        "validator": validator,
+        "run_id": uuid.uuid4(),
+        "now": now,
+        "expires": expires,
+        "service_versions": _versions(report),
+    }
     async with core.db.transaction() as tx:
         await _seen(core, tx, validator=validator, report=report, now=now, claimed=True)
-        held = await tx.one(st.HELD_RUN, {"validator": validator})
-        if held is not None and held.lease_expires_at > now:
-            if not rules.claim_returns_held_run:
-                raise AtCapacity()
-            run = await leases.renew(
-                tx, RUNS, lease_id=held.id, owner=validator, now=now, seconds=rules.lease_seconds
-            )
-            miner, blob_key, has_credential, repeated = (
-                held.miner_hotkey,
-                held.blob_key,
-                held.has_credential,
-                True,
-            )
-        else:
-            if held is not None:  # its own lapsed run: free it now, not at the next reaper tick
-                await _return_runs(tx, [held], now=now)
-            params = {
-                "validator": validator,
-                "run_id": uuid.uuid4(),
-                "now": now,
-                "expires": expires,
-                "service_versions": _versions(report),
-            }
-            claimed = await leases.claim(tx, st.CLAIM, params=params)
-            if claimed is None and await _reap(tx, now=now):  # a lapsed slot came back
-                claimed = await leases.claim(tx, st.CLAIM, params=params)
-            if claimed is None:
-                return None
+        # The common case first: a validator holding no run gets the next item in one statement.
+        claimed = await leases.claim(tx, st.CLAIM, params=params)
+        if claimed is None:
+            held = await tx.one(st.HELD_RUN, {"validator": validator})
+            if held is not None and held.lease_expires_at > now:
+                if not rules.claim_returns_held_run:
+                    raise AtCapacity()
+                run = await leases.renew(
+                    tx, RUNS, lease_id=held.id, owner=validator, now=now, seconds=rules.lease_seconds
+                )
+                miner, blob_key, has_credential = held.miner_hotkey, held.blob_key, held.has_credential
+                repeated = True
+            else:
+                if held is not None:  # its own lapsed run: free it now, not at the next reaper tick
+                    await _return_runs(tx, [held], now=now)
+                if await _reap(tx, now=now) or held is not None:  # a slot came back
+                    claimed = await leases.claim(tx, st.CLAIM, params=params)
+                if claimed is None:
+                    return None
+        if claimed is not None:
             run, work = claimed.lease, claimed.work
             if work["version_state"] in ("QUEUED", "RECEIVED"):
                 await tx.run(st.VERSION_RUNNING, {"version_id": work["agent_version_id"]})
@@ -425,7 +424,9 @@ async def settle(tx: Tx, item: Any, *, policy: Policy, now: datetime) -> tuple[A
     if item.success_count >= item.required_successes:
         scores = [float(r.validator_score) for r in await tx.all(st.INCLUDED_SCORES, {"item_id": item.id})]
         score = aggregate(scores, policy.aggregation)
-        await tx.run(st.ITEM_CLOSE, {"item_id": item.id, "status": "CLOSED", "now": now, "score": score})
+        closed = await tx.one(
+            st.ITEM_CLOSE, {"item_id": item.id, "status": "CLOSED", "now": now, "score": score}
+        )
         await tx.run(
             st.VERSION_ELIGIBLE,
             {
@@ -443,9 +444,11 @@ async def settle(tx: Tx, item: Any, *, policy: Policy, now: datetime) -> tuple[A
             margin=policy.top_margin,
             now=now,
         )
-        return await tx.one(st.ITEM, {"item_id": item.id}), True
+        return closed, True
     if item.failure_count >= policy.max_failures:
-        await tx.run(st.ITEM_CLOSE, {"item_id": item.id, "status": "DISCARDED", "now": now, "score": None})
+        closed = await tx.one(
+            st.ITEM_CLOSE, {"item_id": item.id, "status": "DISCARDED", "now": now, "score": None}
+        )
         await tx.run(
             st.VERSION_DISCARDED,
             {
@@ -454,7 +457,7 @@ async def settle(tx: Tx, item: Any, *, policy: Policy, now: datetime) -> tuple[A
                 "reason": f"{item.failure_count} validators could not evaluate it",
             },
         )
-        return await tx.one(st.ITEM, {"item_id": item.id}), False
+        return closed, False
     await tx.run(st.VERSION_IDLE, {"version_id": item.agent_version_id, "active": item.active_count})
     return item, False
 
