@@ -95,7 +95,10 @@ class Settings(BaseSettings):
     reaper_interval_seconds: float = 5.0
     run_jobs: bool = True  # run periodic jobs inside `proctor serve` (one replica at a time on PostgreSQL)
 
-    surfaces: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["oro"])
+    surfaces: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["oro", "dashboard"])
+    # The web dashboard (surface `dashboard`, at / and /dashboard/*): while a replica has pages open it
+    # polls the shared database this often for live events (runs claimed, progress, completions, epochs).
+    dashboard_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     # PostgreSQL connections per process. Overflow connections are opened and closed per checkout, so
     # the steady pool is the larger part (a 10 + 20 split reconnected 1,308 times in one 3,000-request
     # compute bench); beyond pool + overflow a request waits for a connection (then 503).

@@ -1,0 +1,120 @@
+"""Dashboard pages in-process, on SQLite and PostgreSQL: what each page shows, search and paging, HTML
+errors, and the `live` fragments the page script swaps in."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from proctor.config import Settings
+from tests.conftest import running_app
+from tests.support.signing import ALICE, oro_headers
+from tests.surfaces.dashboard.seed import Seeded, seed
+
+FRAGMENT = {"X-Dashboard-Fragment": "1"}
+
+
+def rows(html: str, table_class: str = "board") -> list[str]:
+    body = html.split(f'class="{table_class}"', 1)[1].split("</tbody>", 1)[0]
+    return re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)[1:]  # past the header row
+
+
+@pytest.fixture
+def dash_settings(make_settings: Callable[..., Settings], database_url: str) -> Settings:
+    return make_settings(database_url=database_url, eval_required_successes=1, code_release_delay_seconds=0)
+
+
+@pytest.fixture
+async def seeded(dash_settings: Settings, tmp_path: Path) -> AsyncIterator[tuple[Seeded, httpx.AsyncClient]]:
+    data = await seed(dash_settings.database_url, tmp_path, eligible=30)
+    async with running_app(dash_settings) as (_, client):
+        yield data, client
+
+
+async def test_pages_render_before_anything_exists(dash_settings: Settings) -> None:
+    async with running_app(dash_settings) as (_, client):
+        home = await client.get("/")
+        assert home.status_code == 200 and "No suite is active yet" in home.text
+        assert '<main id="main"' in home.text and 'aria-label="Main"' in home.text
+        for path, expected in [
+            ("/dashboard/leaderboard", "No suite is active yet"),
+            ("/dashboard/validators", "No validator has reported in yet"),
+            ("/dashboard/evaluations", "No run is in progress"),
+            ("/dashboard/rewards", "No epoch has been published yet"),
+            ("/dashboard/rewards?hotkey=5Nobody", "No reward epoch has been published yet"),
+        ]:
+            page = await client.get(path)
+            assert page.status_code == 200 and expected in page.text, path
+        css = await client.get("/dashboard/static/dashboard.css")
+        assert css.status_code == 200 and "prefers-color-scheme" in css.text
+        assert (await client.get("/dashboard/static/live.js")).status_code == 200
+
+
+async def test_unknown_things_are_html_404s(dash_settings: Settings) -> None:
+    async with running_app(dash_settings) as (_, client):
+        for path in [
+            "/dashboard/agents/not-a-uuid",
+            "/dashboard/agents/00000000-0000-0000-0000-000000000000",
+            "/dashboard/agents/00000000-0000-0000-0000-000000000000/code",
+            "/dashboard/compute",  # the compute surface is not mounted here
+        ]:
+            page = await client.get(path)
+            assert page.status_code == 404, path
+            assert page.headers["content-type"].startswith("text/html") and "Not found" in page.text
+
+
+async def test_leaderboard_ranks_searches_and_pages(seeded: tuple[Seeded, httpx.AsyncClient]) -> None:
+    data, client = seeded
+    first = await client.get("/")
+    ranked = rows(first.text)
+    assert len(ranked) == 25 and "agent-029" in ranked[0] and "0.5900" in ranked[0]
+    assert "Page 1 of 2" in first.text and 'rel="next"' in first.text and 'rel="prev"' not in first.text
+    assert "Eligible agents</dt><dd>30" in first.text
+    second = await client.get("/", params={"page": 2})
+    assert [r for r in rows(second.text) if "agent-000" in r] and len(rows(second.text)) == 5
+    found = await client.get("/", params={"q": "agent-00"})
+    assert len(rows(found.text)) == 10 and "10 matching" in found.text
+    assert len(rows((await client.get("/", params={"q": "nothing-like-this"})).text)) == 1  # the empty row
+    lenient = await client.get("/", params={"page": "abc", "per_page": "9999"})
+    assert lenient.status_code == 200 and len(rows(lenient.text)) == 30
+    assert f"/dashboard/agents/{data.eligible[0]}" in first.text
+    assert "Score distribution" in first.text and "<rect" in first.text
+
+
+async def test_agent_page_follows_a_run_through_the_validator_api(
+    seeded: tuple[Seeded, httpx.AsyncClient],
+) -> None:
+    data, client = seeded
+    page = await client.get(f"/dashboard/agents/{data.waiting}")
+    assert page.status_code == 200 and "No validator has claimed this agent yet" in page.text
+    claim = await client.post("/v1/validator/work/claim", headers=oro_headers(ALICE), json={})
+    assert claim.status_code == 200 and claim.json()["agent_version_id"] == data.waiting
+    run_id = claim.json()["eval_run_id"]
+    progress = await client.post(
+        f"/v1/validator/evaluation-runs/{run_id}/progress",
+        headers=oro_headers(ALICE),
+        json={"problems": [{"problem_id": data.problem_ids[0], "status": "SUCCESS", "score": 0.75}]},
+    )
+    assert progress.status_code == 200, progress.text
+    fragment = await client.get(f"/dashboard/agents/{data.waiting}", headers=FRAGMENT)
+    assert "<html" not in fragment.text and "<h1" not in fragment.text
+    assert re.search(r'data-status="SUCCESS">\s*<span aria-label="SUCCESS">✓</span> 0.750', fragment.text)
+    assert re.search(r"data-progress>1 / 5<", fragment.text)
+    running = await client.get("/dashboard/evaluations")
+    assert "waiting-agent" in running.text and "1 / 5" in running.text
+    validators = (await client.get("/dashboard/validators")).text
+    assert ALICE.ss58_address in validators and ">30<" in validators and "waiting-agent" in validators
+
+
+async def test_eligible_agent_page_links_released_code(seeded: tuple[Seeded, httpx.AsyncClient]) -> None:
+    data, client = seeded
+    page = await client.get(f"/dashboard/agents/{data.eligible[0]}")
+    assert "ELIGIBLE" in page.text and "0.5900" in page.text
+    code = await client.get(f"/dashboard/agents/{data.eligible[0]}/code")
+    assert code.status_code == 303
+    download = await client.get(code.headers["location"])
+    assert download.status_code == 200 and b"agent_main" in download.content
