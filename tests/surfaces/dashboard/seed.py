@@ -27,7 +27,9 @@ async def make_eligible(world: World, count: int) -> list[str]:
     for i in range(count):
         now = utcnow()
         version = await world.submit(miner(i), now=now, name=f"agent-{i:03d}")
-        claim = await flows.claim_work(world.core, validator=VALIDATOR, report=None, now=now, base_url="http://t")
+        claim = await flows.claim_work(
+            world.core, validator=VALIDATOR, report=None, now=now, base_url="http://t"
+        )
         assert claim is not None and claim.run.agent_version_id == version.id
         await flows.complete_run(
             world.core,

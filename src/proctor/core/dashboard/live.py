@@ -151,13 +151,20 @@ class Hub:
         self.ids = itertools.count(1)
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._primed = asyncio.Event()  # the feed has its baseline: later changes become events
 
     def subscribe(self) -> Subscription:
         subscription = Subscription(self, self.queue_size)
         self.subscribers.add(subscription)
         if self._task is None or self._task.done():
+            self._primed.clear()
             self._task = asyncio.create_task(self._run(), name="dashboard-feed")
         return subscription
+
+    async def ready(self, timeout: float = 5.0) -> None:
+        """Wait until the feed has read its baseline, so nothing written after this returns is missed."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._primed.wait(), timeout)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         self.subscribers.discard(subscription)
@@ -178,6 +185,7 @@ class Hub:
                     self.publish(kind, topics, data)
             except Exception as exc:  # a database hiccup: keep the pages open, try again next tick
                 log.warning("dashboard.feed_failed", error=type(exc).__name__, message=str(exc)[:200])
+            self._primed.set()
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)

@@ -112,7 +112,8 @@ def nav(request: Request) -> list[tuple[str, str]]:
 
 def render(request: Request, name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
     template = TEMPLATES.get_template(name)
-    root = request.scope.get("root_path", "")
+    # The app's own root path (behind a proxy), not the dashboard mount's (`root_path` inside a mount).
+    root = request.scope.get("app_root_path", request.scope.get("root_path", ""))
     values = {
         "root": root,
         "prefix": root + PREFIX,
@@ -265,6 +266,7 @@ async def events(request: Request) -> StreamingResponse:
     async def stream() -> AsyncIterator[str]:
         subscription = hub.subscribe()
         try:
+            await hub.ready()  # the first byte (the browser's "open") means later changes will arrive
             yield "retry: 2000\n\n"
             while True:
                 event = await subscription.next(KEEPALIVE_SECONDS)
