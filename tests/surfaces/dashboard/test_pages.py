@@ -49,6 +49,10 @@ async def test_pages_render_before_anything_exists(dash_settings: Settings) -> N
         ]:
             page = await client.get(path)
             assert page.status_code == 200 and expected in page.text, path
+        for page_path in ("/", "/dashboard/validators"):  # assets resolve from the root and inside the mount
+            html = (await client.get(page_path)).text
+            assert 'href="/dashboard/static/dashboard.css"' in html
+            assert 'src="/dashboard/static/live.js"' in html
         css = await client.get("/dashboard/static/dashboard.css")
         assert css.status_code == 200 and "prefers-color-scheme" in css.text
         assert (await client.get("/dashboard/static/live.js")).status_code == 200

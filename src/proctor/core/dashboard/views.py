@@ -28,15 +28,18 @@ from proctor.errors import NotFound, SuiteNotFound
 from proctor.models import Agent, AgentVersion, ComputeMiner, EvaluationRun, Problem, RewardEpoch, Suite
 
 AGGREGATE_TTL_SECONDS = 10.0
+# The score histogram is keyed by the scores generation, which moves whenever this process (or, through
+# the leaderboard's stamp check, another replica) changes the board: the TTL is only a backstop.
+HISTOGRAM_TTL_SECONDS = 60.0
 HISTOGRAM_BUCKETS = 10
 TREE_CACHE_KEY = "reward_trees"  # the claim app's cache of published trees, shared when both are mounted
 
 
-def _cached(core: Core, name: str) -> TTLCache[Any]:
+def _cached(core: Core, name: str, ttl: float = AGGREGATE_TTL_SECONDS) -> TTLCache[Any]:
     extra = core.caches.extra
     cache = extra.get(name)
     if cache is None:
-        cache = extra[name] = TTLCache(AGGREGATE_TTL_SECONDS, maxsize=64)
+        cache = extra[name] = TTLCache(ttl, maxsize=64)
     return cache  # type: ignore[no-any-return]
 
 
@@ -90,7 +93,7 @@ async def leaderboard(core: Core, *, q: str, limit: int, offset: int, now: datet
             TopPoint(row.top_at, row.score, agent.name)
             for row, _, agent in await top_service.history(session, suite_id=suite.id)
         ]
-        cache = _cached(core, "dashboard.histograms")
+        cache = _cached(core, "dashboard.histograms", HISTOGRAM_TTL_SECONDS)
         key = (suite.id, core.caches.scores.value)
         histogram = cache.get(key)
         if histogram is None:

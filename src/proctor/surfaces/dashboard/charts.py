@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM, PAD_TOP = 560, 200, 40, 36, 18
+MAX_LABELS = 6
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Point:
     score: float
     at: datetime
     label: str
+    labelled: bool  # the score is printed beside the marker (a few markers only, so labels never collide)
 
 
 def step_line(points: list[tuple[datetime, float, str]]) -> tuple[list[Point], str]:
@@ -59,7 +61,12 @@ def step_line(points: list[tuple[datetime, float, str]]) -> tuple[list[Point], s
         y = PAD_TOP + (plot_h - plot_h * (s - s0) / span_s if s1 > s0 else plot_h / 2)
         return round(x, 1), round(y, 1)
 
-    markers = [Point(*place(t, s), s, p[0], p[2]) for t, s, p in zip(times, scores, points, strict=True)]
+    every = max(1, -(-len(points) // MAX_LABELS))
+    last = len(points) - 1
+    markers = [
+        Point(*place(t, s), s, p[0], p[2], i == last or (i % every == 0 and last - i >= every / 2))
+        for i, (t, s, p) in enumerate(zip(times, scores, points, strict=True))
+    ]
     path = f"M{markers[0].x},{markers[0].y}"
     for marker in markers[1:]:
         path += f" H{marker.x} V{marker.y}"
