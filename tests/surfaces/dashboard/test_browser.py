@@ -63,8 +63,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProce
         "PROCTOR_CODE_RELEASE_DELAY_SECONDS": "0",
         "PROCTOR_LOG_LEVEL": "WARNING",
         "PROCTOR_DASHBOARD_POLL_SECONDS": "0.25",
+        "PROCTOR_SURFACES": "oro,compute,dashboard",
     }
     with ServerProcess(env, root / "server") as server:
+        offer = {"name": "rig-a", "gpu_type": "a100", "gpu_count": 1, "price_per_hour": 1}
+        assert httpx.post(server.base_url + "/v1/miners", json=offer).status_code == 201
         yield server, data
 
 
@@ -113,7 +116,8 @@ def pages(data: Seeded) -> dict[str, str]:
         "agent-waiting": f"/dashboard/agents/{data.waiting}",
         "validators": "/dashboard/validators",
         "evaluations": "/dashboard/evaluations",
-        "rewards": "/dashboard/rewards?hotkey=5NoSuchHotkey",
+        "rewards": f"/dashboard/rewards?hotkey={data.top_miner}",
+        "compute": "/dashboard/compute",
     }
 
 
@@ -136,6 +140,8 @@ def test_every_page_loads_cleanly_at_desktop_and_phone_width(
             assert overflow <= 0, f"{name} scrolls sideways at {label} width"
             watched.page.screenshot(path=str(shots / f"{name}-{label}.png"), full_page=True)
             assert watched.clean() == [], (name, label)
+            if name == "rewards":  # the proof package, with its copy button shown once scripts run
+                assert watched.page.get_by_role("button", name="Copy").is_visible()
         watched.page.close()
         context.close()
 

@@ -114,6 +114,35 @@ async def test_agent_page_follows_a_run_through_the_validator_api(
     assert ALICE.ss58_address in validators and ">30<" in validators and "waiting-agent" in validators
 
 
+async def test_rewards_show_epochs_and_a_claim_lookup(seeded: tuple[Seeded, httpx.AsyncClient]) -> None:
+    data, client = seeded
+    page = await client.get("/dashboard/rewards", params={"hotkey": data.top_miner})
+    assert page.status_code == 200 and "Proof package for epoch 1" in page.text
+    assert '"proof"' in page.text and f'"hotkey": "{data.top_miner}"' in page.text.replace("&#34;", '"')
+    assert re.search(r'<td class="num">1</td>\s*<td><time', page.text)  # the epoch row
+    missing = await client.get("/dashboard/rewards", params={"hotkey": "5NotPaid"})
+    assert "This hotkey has no reward in the newest epoch." in missing.text
+
+
+async def test_compute_page_when_its_surface_is_mounted(
+    make_settings: Callable[..., Settings], database_url: str
+) -> None:
+    settings = make_settings(database_url=database_url, surfaces=["oro", "compute", "dashboard"])
+    async with running_app(settings) as (_, client):
+        assert 'href="/dashboard/compute"' in (await client.get("/")).text
+        offer = {
+            "name": "rig-a",
+            "gpu_type": "a100",
+            "gpu_count": 2,
+            "price_per_hour": 1,
+            "max_concurrent": 2,
+        }
+        assert (await client.post("/v1/miners", json=offer)).status_code == 201
+        page = await client.get("/dashboard/compute")
+        assert page.status_code == 200 and "rig-a" in page.text and "2 × a100" in page.text
+        assert "No job yet." in page.text
+
+
 async def test_eligible_agent_page_links_released_code(seeded: tuple[Seeded, httpx.AsyncClient]) -> None:
     data, client = seeded
     page = await client.get(f"/dashboard/agents/{data.eligible[0]}")
