@@ -2,7 +2,8 @@
 `proctor serve` over HTTP on a network seeded through the core's flows.
 
 Every page loads with no console error, no failed request and no request to anything but proctor, at
-desktop and phone width (screenshots go to `test-output/dashboard/`, or $PROCTOR_TEST_OUTPUT); pages
+desktop width in the light scheme and phone width in the dark one, without sideways scrolling
+(screenshots go to `test-output/dashboard/`, or $PROCTOR_TEST_OUTPUT); pages
 render with JavaScript off; search and paging work; a progress report made through the validator API
 shows on the open agent page within 2 s, without a reload.
 """
@@ -27,7 +28,11 @@ from tests.surfaces.dashboard.seed import Seeded, seed
 pytestmark = pytest.mark.slow
 
 CHROMIUM = os.environ.get("PROCTOR_TEST_CHROMIUM", "/usr/bin/chromium")
-VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+# Desktop in the light scheme, phone in the dark one: both colour schemes are loaded and captured.
+VIEWPORTS = {
+    "desktop": ({"width": 1280, "height": 800}, "light"),
+    "phone": ({"width": 390, "height": 844}, "dark"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +119,7 @@ def pages(data: Seeded) -> dict[str, str]:
         "search": "/?q=agent-01",
         "agent": f"/dashboard/agents/{data.eligible[0]}",
         "agent-waiting": f"/dashboard/agents/{data.waiting}",
+        "agent-code": f"/dashboard/agents/{data.eligible[0]}/source",
         "validators": "/dashboard/validators",
         "evaluations": "/dashboard/evaluations",
         "rewards": f"/dashboard/rewards?hotkey={data.top_miner}",
@@ -125,8 +131,8 @@ def test_every_page_loads_cleanly_at_desktop_and_phone_width(
     browser: Any, site: tuple[ServerProcess, Seeded], shots: Path
 ) -> None:
     server, data = site
-    for label, viewport in VIEWPORTS.items():
-        context = browser.new_context(viewport=viewport, base_url=server.base_url)
+    for label, (viewport, scheme) in VIEWPORTS.items():
+        context = browser.new_context(viewport=viewport, color_scheme=scheme, base_url=server.base_url)
         watched = Watched(context, server.base_url)
         for name, path in pages(data).items():
             response = watched.page.goto(path, wait_until="load")
@@ -138,7 +144,7 @@ def test_every_page_loads_cleanly_at_desktop_and_phone_width(
                 )
             overflow = watched.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{name} scrolls sideways at {label} width"
-            watched.page.screenshot(path=str(shots / f"{name}-{label}.png"), full_page=True)
+            watched.page.screenshot(path=str(shots / f"{name}-{label}-{scheme}.png"), full_page=True)
             assert watched.clean() == [], (name, label)
             if name == "rewards":  # the proof package, with its copy button shown once scripts run
                 assert watched.page.get_by_role("button", name="Copy").is_visible()

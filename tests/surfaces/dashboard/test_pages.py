@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
 from proctor.config import Settings
+from proctor.core.dashboard import views
 from tests.conftest import running_app
 from tests.support.signing import ALICE, oro_headers
 from tests.surfaces.dashboard.seed import Seeded, seed
@@ -21,6 +23,21 @@ FRAGMENT = {"X-Dashboard-Fragment": "1"}
 def rows(html: str, table_class: str = "board") -> list[str]:
     body = html.split(f'class="{table_class}"', 1)[1].split("</tbody>", 1)[0]
     return re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)[1:]  # past the header row
+
+
+def test_hourly_counts_cover_the_last_day() -> None:
+    now = datetime(2026, 1, 1, 12, 30, tzinfo=UTC)
+    times = [
+        now,
+        now.replace(tzinfo=None),
+        now - timedelta(hours=1),
+        now - timedelta(hours=23),
+        now - timedelta(hours=25),
+    ]
+    hourly = views.hourly_counts(times, now=now)
+    assert len(hourly) == 24 and hourly[-1] == (now.replace(minute=0), 2)
+    assert hourly[-2][1] == 1 and hourly[0] == (datetime(2025, 12, 31, 13, tzinfo=UTC), 1)
+    assert sum(n for _, n in hourly) == 4
 
 
 @pytest.fixture
@@ -110,6 +127,7 @@ async def test_agent_page_follows_a_run_through_the_validator_api(
     assert re.search(r"data-progress>1 / 5<", fragment.text)
     running = await client.get("/dashboard/evaluations")
     assert "waiting-agent" in running.text and "1 / 5" in running.text
+    assert re.search(r"\d\d:00 UTC: 30 runs\.", running.text)  # the seeded runs, in the throughput chart
     validators = (await client.get("/dashboard/validators")).text
     assert ALICE.ss58_address in validators and ">30<" in validators and "waiting-agent" in validators
 
@@ -151,3 +169,7 @@ async def test_eligible_agent_page_links_released_code(seeded: tuple[Seeded, htt
     assert code.status_code == 303
     download = await client.get(code.headers["location"])
     assert download.status_code == 200 and b"agent_main" in download.content
+    source = await client.get(f"/dashboard/agents/{data.eligible[0]}/source")
+    assert source.status_code == 200 and "def agent_main" in source.text
+    unreleased = await client.get(f"/dashboard/agents/{data.waiting}/source")
+    assert unreleased.status_code == 404 and "Agent code is not released yet" in unreleased.text

@@ -63,6 +63,14 @@ async def score_buckets(
     return low, high, counts
 
 
+async def finished_since(session: AsyncSession, since: datetime) -> list[datetime]:
+    """When each run that finished after `since` finished (a day's runs: a few thousand at most)."""
+    query = select(R.completed_at).where(
+        R.status.in_(("SUCCESS", "FAILED", "TIMED_OUT")), R.completed_at >= since
+    )
+    return [at for at in (await session.scalars(query)).all() if at is not None]
+
+
 @dataclass(frozen=True)
 class JobCounts:
     by_state: dict[str, int]

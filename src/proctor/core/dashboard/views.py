@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from proctor.core.cache import TTLCache
@@ -221,6 +221,20 @@ async def validators(core: Core) -> list[ValidatorRow]:
 class EvaluationsView:
     running: Sequence[tuple[EvaluationRun, AgentVersion, Agent]]
     pending: reads.PendingQueue
+    hourly: list[tuple[datetime, int]]  # runs finished in each of the last 24 hours, oldest first
+
+
+def hourly_counts(times: Sequence[datetime], *, now: datetime, hours: int = 24) -> list[tuple[datetime, int]]:
+    """Counts per clock hour for the `hours` hours up to `now` (the current, partial hour last)."""
+    top = now.replace(minute=0, second=0, microsecond=0)
+    starts = [top - timedelta(hours=hours - 1 - i) for i in range(hours)]
+    counts = [0] * hours
+    for at in times:
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        index = hours - 1 - int((top - at.replace(minute=0, second=0, microsecond=0)).total_seconds() // 3600)
+        if 0 <= index < hours:
+            counts[index] += 1
+    return list(zip(starts, counts, strict=True))
 
 
 async def evaluations(core: Core, *, limit: int, now: datetime) -> EvaluationsView:
@@ -231,7 +245,11 @@ async def evaluations(core: Core, *, limit: int, now: datetime) -> EvaluationsVi
         pending = await reads.pending(
             session, suite_id=None, limit=limit, offset=0, now=now, active_validators=active
         )
-    return EvaluationsView(running, pending)
+        cache = _cached(core, "dashboard.throughput")
+        times = cache.get("day")  # one scan per TTL, however many viewers
+        if times is None:
+            times = cache.put("day", await repository.finished_since(session, now - timedelta(hours=24)))
+    return EvaluationsView(running, pending, hourly_counts(times, now=now))
 
 
 # --- rewards -------------------------------------------------------------------------------------------
@@ -287,6 +305,31 @@ async def compute(core: Core, *, limit: int) -> ComputeView:
         miners = await compute_service.list_miners(session)
         jobs = await repository.compute_jobs(session, limit=limit)
     return ComputeView(miners, jobs)
+
+
+# --- released code ------------------------------------------------------------------------------------
+
+CODE_PREVIEW_BYTES = 512 * 1024
+
+
+@dataclass(frozen=True)
+class CodeView:
+    version: AgentVersion
+    agent: Agent
+    text: str
+    truncated: bool
+
+
+async def agent_code(core: Core, *, version_id: uuid.UUID, now: datetime) -> CodeView:
+    """A released agent's code as text (the public API's release rule applies: 403 until released)."""
+    async with core.sessionmaker() as session:
+        version, owner = await submission_service.get_version(session, version_id=version_id)
+        key, _ = await artifacts.locate(
+            session, artifact_type="AGENT_CODE", version_id=version_id, run_id=None, problem_id=None, now=now
+        )
+    data = await core.blobs.get(key)
+    text = data[:CODE_PREVIEW_BYTES].decode("utf-8", errors="replace")
+    return CodeView(version, owner, text, len(data) > CODE_PREVIEW_BYTES)
 
 
 # --- artifacts -----------------------------------------------------------------------------------------

@@ -20,18 +20,24 @@ class Bar:
 
 
 def histogram(low: float, high: float, counts: list[int]) -> list[Bar]:
-    """One bar per bin, scaled to the tallest; every bar carries its count and range as text."""
+    """One bar per score bin; every bar carries its count and range as text."""
+    width = (high - low) / len(counts) if counts else 0.0
+    labels = [f"{low + i * width:.2f}–{low + (i + 1) * width:.2f}" for i in range(len(counts))]
+    return columns(counts, labels)
+
+
+def columns(counts: list[int], labels: list[str]) -> list[Bar]:
+    """One bar per count, scaled to the tallest, each with its label."""
     if not counts:
         return []
     tallest = max(counts) or 1
     plot_w, plot_h = WIDTH - PAD_LEFT - 8, HEIGHT - PAD_BOTTOM - PAD_TOP
     step = plot_w / len(counts)
-    width = (high - low) / len(counts)
+    gap = min(4.0, step / 4)
     bars = []
-    for i, count in enumerate(counts):
+    for i, (count, label) in enumerate(zip(counts, labels, strict=True)):
         h = plot_h * count / tallest
-        label = f"{low + i * width:.2f}–{low + (i + 1) * width:.2f}"
-        bars.append(Bar(PAD_LEFT + i * step + 2, PAD_TOP + plot_h - h, step - 4, h, count, label))
+        bars.append(Bar(PAD_LEFT + i * step + gap / 2, PAD_TOP + plot_h - h, step - gap, h, count, label))
     return bars
 
 

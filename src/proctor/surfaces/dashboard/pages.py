@@ -196,6 +196,18 @@ async def agent_page(version_id: str, request: Request) -> HTMLResponse:
     return render(request, "agent.html", title=title, view=view)
 
 
+@router.get("/agents/{version_id}/source", response_class=HTMLResponse)
+async def agent_source(version_id: str, request: Request) -> HTMLResponse:
+    """A released agent's code, shown as text."""
+    try:
+        version = _uuid(version_id, "agent version")
+        view = await views.agent_code(core_of(request), version_id=version, now=utcnow())
+    except ProctorError as error:
+        return error_page(request, error)
+    title = f"{view.agent.name} v{view.version.version_number}: code"
+    return render(request, "source.html", title=title, view=view)
+
+
 @router.get("/agents/{version_id}/code")
 async def agent_code(version_id: str, request: Request) -> Response:
     """Download a released agent's code (a redirect to a short-lived URL)."""
@@ -237,7 +249,8 @@ async def validators_page(request: Request) -> HTMLResponse:
 async def evaluations_page(request: Request) -> HTMLResponse:
     """Runs in progress and the open queue, updating live."""
     view = await views.evaluations(core_of(request), limit=50, now=utcnow())
-    return render(request, "evaluations.html", title="Evaluations", view=view)
+    bars = charts.columns([n for _, n in view.hourly], [f"{at:%H}:00" for at, _ in view.hourly])
+    return render(request, "evaluations.html", title="Evaluations", view=view, bars=bars, chart=charts)
 
 
 @router.get("/rewards", response_class=HTMLResponse)
