@@ -36,7 +36,8 @@ VIEWPORTS = {
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(site: tuple[ServerProcess, Seeded]) -> Iterator[Any]:
+    """Chromium, closed before the server stops (an open event stream would hold its shutdown)."""
     if not os.access(CHROMIUM, os.X_OK):
         services.unavailable(
             f"Chromium at {CHROMIUM}", "not installed; `make test` installs Debian's chromium"
@@ -52,8 +53,8 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Seeded]]:
-    """A seeded SQLite network (30 eligible agents, one waiting) served by `proctor serve`."""
+def network(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Path, Seeded]:
+    """A seeded SQLite network: 30 eligible agents, a published reward epoch, one agent waiting."""
     root = tmp_path_factory.mktemp("dashboard")
     registry = root / "registry.yaml"
     registry.write_text(yaml.safe_dump(REGISTRY))
@@ -70,6 +71,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProce
         "PROCTOR_DASHBOARD_POLL_SECONDS": "0.25",
         "PROCTOR_SURFACES": "oro,compute,dashboard",
     }
+    return env, root, data
+
+
+@pytest.fixture(scope="module")
+def site(network: tuple[dict[str, str], Path, Seeded]) -> Iterator[tuple[ServerProcess, Seeded]]:
+    """`proctor serve` on the seeded network, with one compute miner registered."""
+    env, root, data = network
     with ServerProcess(env, root / "server") as server:
         offer = {"name": "rig-a", "gpu_type": "a100", "gpu_count": 1, "price_per_hour": 1}
         assert httpx.post(server.base_url + "/v1/miners", json=offer).status_code == 201
@@ -83,6 +91,22 @@ def shots(request: pytest.FixtureRequest) -> Path:
     )
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+LIVE = "document.getElementById('live-status').textContent.startsWith('Live')"  # the stream is open
+
+# What a screen reader needs first: the page's landmarks, one h1, a label on every form control, and a
+# name on every chart.
+LANDMARKS_AND_LABELS = """() => {
+  const missing = [];
+  for (const s of ["header", 'nav[aria-label="Main"]', "main", "footer", "main h1"])
+    if (document.querySelectorAll(s).length !== 1) missing.push(s);
+  for (const el of document.querySelectorAll("input, select, textarea"))
+    if (!el.labels.length && !el.getAttribute("aria-label")) missing.push("label for #" + el.id);
+  for (const svg of document.querySelectorAll("svg"))
+    if (svg.getAttribute("role") !== "img" || !svg.querySelector("title")) missing.push("svg name");
+  return missing;
+}"""
 
 
 class Watched:
@@ -132,69 +156,71 @@ def test_every_page_loads_cleanly_at_desktop_and_phone_width(
 ) -> None:
     server, data = site
     for label, (viewport, scheme) in VIEWPORTS.items():
-        context = browser.new_context(viewport=viewport, color_scheme=scheme, base_url=server.base_url)
-        watched = Watched(context, server.base_url)
-        for name, path in pages(data).items():
-            response = watched.page.goto(path, wait_until="load")
-            assert response is not None and response.status == 200, (name, label)
-            assert watched.page.locator("main h1").count() == 1
-            if watched.page.locator("#live-status").count():  # live pages connect their event stream
-                watched.page.wait_for_function(
-                    "document.getElementById('live-status').textContent.startsWith('Live')"
-                )
-            overflow = watched.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-            assert overflow <= 0, f"{name} scrolls sideways at {label} width"
-            watched.page.screenshot(path=str(shots / f"{name}-{label}-{scheme}.png"), full_page=True)
-            assert watched.clean() == [], (name, label)
-            if name == "rewards":  # the proof package, with its copy button shown once scripts run
-                assert watched.page.get_by_role("button", name="Copy").is_visible()
-        watched.page.close()
-        context.close()
+        with browser.new_context(viewport=viewport, color_scheme=scheme, base_url=server.base_url) as context:
+            watched = Watched(context, server.base_url)
+            for name, path in pages(data).items():
+                response = watched.page.goto(path, wait_until="load")
+                assert response is not None and response.status == 200, (name, label)
+                if watched.page.locator("#live-status").count():  # live pages connect their event stream
+                    watched.page.wait_for_function(LIVE)
+                assert watched.page.evaluate(LANDMARKS_AND_LABELS) == [], name
+                overflow = watched.page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 0, f"{name} scrolls sideways at {label} width"
+                watched.page.screenshot(path=str(shots / f"{name}-{label}-{scheme}.png"), full_page=True)
+                assert watched.clean() == [], (name, label)
+                if name == "rewards":  # the proof package, with its copy button shown once scripts run
+                    assert watched.page.get_by_role("button", name="Copy").is_visible()
 
 
 def test_pages_render_with_javascript_off(browser: Any, site: tuple[ServerProcess, Seeded]) -> None:
     server, data = site
-    context = browser.new_context(java_script_enabled=False, base_url=server.base_url)
-    page = context.new_page()
-    page.goto(f"/dashboard/agents/{data.eligible[0]}")
-    assert page.locator("table.matrix td.cell").count() == 5
-    assert "reload to refresh" in page.locator("#live-status").inner_text()
-    page.goto("/?q=agent-02")
-    assert page.locator("table.board tbody tr").count() == 10
-    context.close()
+    with browser.new_context(java_script_enabled=False, base_url=server.base_url) as context:
+        page = context.new_page()
+        page.goto(f"/dashboard/agents/{data.eligible[0]}")
+        assert page.locator("table.matrix td.cell").count() == 5
+        assert "reload to refresh" in page.locator("#live-status").inner_text()
+        page.goto("/?q=agent-02")
+        assert page.locator("table.board tbody tr").count() == 10
 
 
 def test_leaderboard_search_and_paging(browser: Any, site: tuple[ServerProcess, Seeded]) -> None:
     server, _ = site
-    context = browser.new_context(base_url=server.base_url)
-    page = context.new_page()
-    page.goto("/")
-    rows = page.locator("table.board tbody tr")
-    assert rows.count() == 25 and "agent-029" in rows.first.inner_text()
-    page.get_by_role("link", name="Next →").click()
-    page.wait_for_url("**/?page=2*")
-    assert rows.count() == 5 and rows.first.locator("td").first.inner_text() == "26"
-    page.get_by_label("Search agents").fill("agent-00")
-    page.get_by_role("button", name="Search").click()
-    page.wait_for_url("**q=agent-00*")
-    assert rows.count() == 10 and "10 matching" in page.locator(".stats").inner_text()
-    page.get_by_role("link", name="Clear").click()
-    page.wait_for_url(server.base_url + "/")
-    assert rows.count() == 25
-    context.close()
+    with browser.new_context(base_url=server.base_url) as context:
+        page = context.new_page()
+        page.goto("/")
+        rows = page.locator("table.board tbody tr")
+        assert rows.count() == 25 and "agent-029" in rows.first.inner_text()
+        page.get_by_role("link", name="Next →").click()
+        page.wait_for_url("**/?page=2*")
+        assert rows.count() == 5 and rows.first.locator("td").first.inner_text() == "26"
+        page.get_by_label("Search agents").fill("agent-00")
+        page.get_by_role("button", name="Search").click()
+        page.wait_for_url("**q=agent-00*")
+        assert rows.count() == 10 and "10 matching" in page.locator(".stats").inner_text()
+        page.get_by_role("link", name="Clear").click()
+        page.wait_for_url(server.base_url + "/")
+        assert rows.count() == 25
 
 
 def test_progress_through_the_validator_api_shows_live(
-    browser: Any, site: tuple[ServerProcess, Seeded], shots: Path
+    browser: Any,
+    site: tuple[ServerProcess, Seeded],
+    network: tuple[dict[str, str], Path, Seeded],
+    shots: Path,
 ) -> None:
+    """The page is open on one replica; the validator talks to another over the same database."""
     server, data = site
-    context = browser.new_context(base_url=server.base_url)
-    watched = Watched(context, server.base_url)
-    page = watched.page
-    page.goto(f"/dashboard/agents/{data.waiting}")
-    page.wait_for_function("document.getElementById('live-status').textContent.startsWith('Live')")
-    assert page.locator("table.matrix").count() == 0
-    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+    env, root, _ = network
+    with (
+        ServerProcess(env, root / "replica") as other,
+        httpx.Client(base_url=other.base_url, timeout=10) as http,
+        browser.new_context(base_url=server.base_url) as context,
+    ):
+        watched = Watched(context, server.base_url)
+        page = watched.page
+        page.goto(f"/dashboard/agents/{data.waiting}")
+        page.wait_for_function(LIVE)
+        assert page.locator("table.matrix").count() == 0
         claim = http.post("/v1/validator/work/claim", headers=oro_headers(ALICE), json={})
         assert claim.status_code == 200 and claim.json()["agent_version_id"] == data.waiting
         run = claim.json()["eval_run_id"]
@@ -204,10 +230,9 @@ def test_progress_through_the_validator_api_shows_live(
             f"/v1/validator/evaluation-runs/{run}/progress", headers=oro_headers(ALICE), json=update
         )
         assert progress.status_code == 200
-    cell = page.locator('table.matrix td.cell[data-status="SUCCESS"]')
-    cell.wait_for(timeout=2000)
-    assert "0.750" in cell.inner_text()
-    assert page.locator("[data-progress]").inner_text().startswith("1 / 5")
-    page.screenshot(path=str(shots / "agent-live-update-desktop.png"), full_page=True)
-    assert watched.clean() == []
-    context.close()
+        cell = page.locator('table.matrix td.cell[data-status="SUCCESS"]')
+        cell.wait_for(timeout=2000)
+        assert "0.750" in cell.inner_text()
+        assert page.locator("[data-progress]").inner_text().startswith("1 / 5")
+        page.screenshot(path=str(shots / "agent-live-update-desktop.png"), full_page=True)
+        assert watched.clean() == []
