@@ -35,17 +35,24 @@ VIEWPORTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def browser(site: tuple[ServerProcess, Seeded]) -> Iterator[Any]:
-    """Chromium, closed before the server stops (an open event stream would hold its shutdown)."""
+@pytest.fixture(scope="module", autouse=True)
+def needs_chromium() -> None:
+    """Skip (fail under CI=true) before anything is seeded or started when there is no browser."""
     if not os.access(CHROMIUM, os.X_OK):
         services.unavailable(
             f"Chromium at {CHROMIUM}", "not installed; `make test` installs Debian's chromium"
         )
     try:
-        from playwright.sync_api import sync_playwright
+        import playwright.sync_api  # noqa: F401
     except ImportError:
         services.unavailable("Playwright for Python", "not installed; it is in the dev extras")
+
+
+@pytest.fixture(scope="module")
+def browser(site: tuple[ServerProcess, Seeded]) -> Iterator[Any]:
+    """Chromium, closed before the server stops (an open event stream would hold its shutdown)."""
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM)
         yield chromium
