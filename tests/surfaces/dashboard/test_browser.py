@@ -10,7 +10,9 @@ shows on the open agent page within 2 s, without a reload.
 
 from __future__ import annotations
 
+import gzip
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ import yaml
 from tests.conftest import REGISTRY
 from tests.support import services
 from tests.support.server import ServerProcess
-from tests.support.signing import ALICE, oro_headers
+from tests.support.signing import ALICE
 from tests.surfaces.dashboard.seed import Seeded, seed
 
 pytestmark = pytest.mark.slow
@@ -215,12 +217,23 @@ def test_progress_through_the_validator_api_shows_live(
     network: tuple[dict[str, str], Path, Seeded],
     shots: Path,
 ) -> None:
-    """The page is open on one replica; the validator talks to another over the same database."""
+    """ORO's own validator client (oro-sdk) works through a second replica on the same database while
+    the agent page is open on the first: the claim, then a scored problem with its uploaded log, show up
+    within 2 s each, without a reload."""
+    from oro_sdk import BittensorAuthClient
+    from oro_sdk.api.validator import claim_work, presign_upload, update_progress
+    from oro_sdk.models import (
+        PresignUploadRequest,
+        ProblemProgressUpdate,
+        ProblemStatus,
+        ProgressUpdateRequest,
+    )
+
     server, data = site
     env, root, _ = network
     with (
         ServerProcess(env, root / "replica") as other,
-        httpx.Client(base_url=other.base_url, timeout=10) as http,
+        BittensorAuthClient(base_url=other.base_url, wallet=ALICE, timeout=httpx.Timeout(30)) as alice,
         browser.new_context(base_url=server.base_url) as context,
     ):
         watched = Watched(context, server.base_url)
@@ -228,18 +241,37 @@ def test_progress_through_the_validator_api_shows_live(
         page.goto(f"/dashboard/agents/{data.waiting}")
         page.wait_for_function(LIVE)
         assert page.locator("table.matrix").count() == 0
-        claim = http.post("/v1/validator/work/claim", headers=oro_headers(ALICE), json={})
-        assert claim.status_code == 200 and claim.json()["agent_version_id"] == data.waiting
-        run = claim.json()["eval_run_id"]
+        claim = claim_work.sync(client=alice, body=None)
+        assert claim is not None and str(claim.agent_version_id) == data.waiting
         page.locator("table.runs tbody tr[data-run]").wait_for(timeout=2000)  # the claim shows
-        update = {"problems": [{"problem_id": data.problem_ids[0], "status": "SUCCESS", "score": 0.75}]}
-        progress = http.post(
-            f"/v1/validator/evaluation-runs/{run}/progress", headers=oro_headers(ALICE), json=update
+
+        log = gzip.compress(b"problem 0: all good")
+        problem = uuid.UUID(data.problem_ids[0])
+        request = PresignUploadRequest(
+            content_length=len(log),
+            eval_run_id=claim.eval_run_id,
+            problem_id=problem,
+            content_type="application/gzip",
         )
-        assert progress.status_code == 200
+        upload = presign_upload.sync(client=alice, body=request)
+        assert upload is not None
+        put = httpx.request(
+            upload.method, upload.upload_url, content=log, headers={"Content-Type": "application/gzip"}
+        )
+        assert put.status_code in (200, 201, 204), put.text
+        scored = ProblemProgressUpdate(
+            problem_id=problem, status=ProblemStatus.SUCCESS, score=0.75, logs_s3_key=upload.results_s3_key
+        )
+        body = ProgressUpdateRequest(problems=[scored])
+        assert update_progress.sync(client=alice, eval_run_id=claim.eval_run_id, body=body) is not None
+
         cell = page.locator('table.matrix td.cell[data-status="SUCCESS"]')
         cell.wait_for(timeout=2000)
         assert "0.750" in cell.inner_text()
         assert page.locator("[data-progress]").inner_text().startswith("1 / 5")
         page.screenshot(path=str(shots / "agent-live-update-desktop.png"), full_page=True)
         assert watched.clean() == []
+        link = cell.get_by_role("link").get_attribute("href")
+        assert link is not None
+        fetched = httpx.get(server.base_url + link, follow_redirects=True)
+        assert fetched.status_code == 200 and fetched.content in (log, gzip.decompress(log))
