@@ -82,10 +82,22 @@ async def test_unknown_things_are_html_404s(dash_settings: Settings) -> None:
             "/dashboard/agents/00000000-0000-0000-0000-000000000000",
             "/dashboard/agents/00000000-0000-0000-0000-000000000000/code",
             "/dashboard/compute",  # the compute surface is not mounted here
+            "/dashboard/no-such-page",
         ]:
             page = await client.get(path)
             assert page.status_code == 404, path
             assert page.headers["content-type"].startswith("text/html") and "Not found" in page.text
+
+
+async def test_dashboard_root_leads_to_the_leaderboard(dash_settings: Settings) -> None:
+    async with running_app(dash_settings) as (_, client):
+        for path in ("/dashboard", "/dashboard/"):
+            answer = await client.get(path, follow_redirects=True)
+            assert (
+                answer.status_code == 200
+                and str(answer.url).endswith("/")
+                and "<h1>Leaderboard" in answer.text
+            )
 
 
 async def test_leaderboard_ranks_searches_and_pages(seeded: tuple[Seeded, httpx.AsyncClient]) -> None:

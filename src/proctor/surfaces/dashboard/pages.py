@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -97,14 +97,17 @@ TEMPLATES.filters.update(
 )
 
 
+DEFAULT_NAV = [
+    ("Leaderboard", "/"),
+    ("Evaluations", f"{PREFIX}/evaluations"),
+    ("Validators", f"{PREFIX}/validators"),
+    ("Rewards", f"{PREFIX}/rewards"),
+]
+
+
 def nav(request: Request) -> list[tuple[str, str]]:
     settings = core_of(request).settings
-    items = [
-        ("Leaderboard", "/"),
-        ("Evaluations", f"{PREFIX}/evaluations"),
-        ("Validators", f"{PREFIX}/validators"),
-        ("Rewards", f"{PREFIX}/rewards"),
-    ]
+    items = list(DEFAULT_NAV)
     if "compute" in settings.surfaces:
         items.append(("Compute", f"{PREFIX}/compute"))
     return items
@@ -128,6 +131,29 @@ def render(request: Request, name: str, *, status: int = 200, **context: Any) ->
     else:
         body = template.render(values)
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+class HtmlError(JSONResponse):
+    """An error rendered as a dashboard page (a JSONResponse in type, so it fits `ErrorRenderers`)."""
+
+    media_type = "text/html"
+
+    def render(self, content: Any) -> bytes:
+        return str(content).encode()
+
+
+def render_error(error: ProctorError) -> JSONResponse:
+    """The dashboard group's error renderer: unknown paths and anything a page did not catch."""
+    values = {
+        "root": "",
+        "prefix": PREFIX,
+        "nav": DEFAULT_NAV,
+        "path": "",
+        "now": utcnow(),
+        "version": __version__,
+    }
+    page = TEMPLATES.get_template("error.html").render(values, error=error, title=f"Error {error.status}")
+    return HtmlError(page, status_code=error.status, headers=error.headers or None)
 
 
 def error_page(request: Request, error: ProctorError) -> HTMLResponse:
@@ -181,6 +207,12 @@ async def home(request: Request) -> HTMLResponse:
 
 
 router.add_api_route("/leaderboard", home, methods=["GET"])
+
+
+@router.get("/")
+async def dashboard_root(request: Request) -> RedirectResponse:
+    """`/dashboard/` is the leaderboard at `/`."""
+    return RedirectResponse(request.scope.get("app_root_path", "") + "/", status_code=307)
 
 
 @router.get("/agents/{version_id}", response_class=HTMLResponse)

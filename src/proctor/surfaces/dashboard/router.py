@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from proctor.http.errors import ErrorRenderers, render_flat
+from proctor.http.errors import ErrorRenderers
 from proctor.http.surface import mount_group
 from proctor.surfaces.dashboard import pages
 
@@ -12,7 +12,7 @@ PREFIX = "/dashboard"
 
 
 def mount(app: FastAPI, renderers: ErrorRenderers) -> None:
-    """Pages render their own HTML errors; anything that escapes them uses the flat JSON envelope."""
-    mount_group(app, renderers, PREFIX, [pages.router], render_flat)
+    """Every error under /dashboard (an unknown page included) is answered as an HTML page."""
+    mount_group(app, renderers, PREFIX, [pages.router], pages.render_error)
     # One root route only: routes on the root app are matched linearly before any mount.
     app.add_api_route("/", pages.home, methods=["GET"], include_in_schema=False)
