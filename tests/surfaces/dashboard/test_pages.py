@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from proctor.config import Settings
-from proctor.core.dashboard import views
+from proctor.core.dashboard import live, views
 from tests.conftest import running_app
 from tests.support.signing import ALICE, oro_headers
 from tests.surfaces.dashboard.seed import Seeded, seed
@@ -185,3 +185,21 @@ async def test_eligible_agent_page_links_released_code(seeded: tuple[Seeded, htt
     assert source.status_code == 200 and "def agent_main" in source.text
     unreleased = await client.get(f"/dashboard/agents/{data.waiting}/source")
     assert unreleased.status_code == 404 and "Agent code is not released yet" in unreleased.text
+
+
+async def test_viewers_share_a_fragment_until_the_next_live_event(
+    dash_settings: Settings, tmp_path: Path
+) -> None:
+    data = await seed(dash_settings.database_url, tmp_path, eligible=1)
+    async with running_app(dash_settings) as (app, client):
+        hub = live.hub_of(app.state.proctor.core)
+        url = f"/dashboard/agents/{data.waiting}"
+        before = await client.get(url, headers=FRAGMENT)
+        assert "No validator has claimed this agent yet" in before.text
+        claim = await client.post("/v1/validator/work/claim", headers=oro_headers(ALICE), json={})
+        assert claim.status_code == 200
+        assert (await client.get(url, headers=FRAGMENT)).text == before.text  # the same render, shared
+        assert "CLAIMED" in (await client.get(url)).text  # a full page is always rendered afresh
+        hub.publish("run.claimed", (f"version:{data.waiting}",))  # what the feed does on its next poll
+        after = await client.get(url, headers=FRAGMENT)
+        assert "CLAIMED" in after.text and "No validator has claimed" not in after.text

@@ -149,6 +149,9 @@ class Hub:
         self.core, self.interval, self.queue_size = core, interval, queue_size
         self.subscribers: set[Subscription] = set()
         self.ids = itertools.count(1)
+        # Moves with every event and every (re)start of the feed: renders made under one value show
+        # everything the feed had seen by then, so pages can share them until it moves.
+        self.last_id = 0
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._primed = asyncio.Event()  # the feed has its baseline: later changes become events
@@ -173,12 +176,14 @@ class Hub:
 
     def publish(self, kind: str, topics: tuple[str, ...], data: dict[str, Any] | None = None) -> Event:
         event = Event(next(self.ids), kind, topics, data or {})
+        self.last_id = event.id
         for subscription in list(self.subscribers):
             subscription.offer(event)
         return event
 
     async def _run(self) -> None:
         feed = Feed()
+        self.last_id = next(self.ids)  # whatever happened while nobody watched is not in any render
         while self.subscribers:
             try:
                 for kind, topics, data in await feed.poll(self.core):

@@ -20,7 +20,7 @@ from proctor.errors import NotFound, ProctorError
 from proctor.http.deps import core_of, public_base_url
 from proctor.storage.base import utcnow
 from proctor.surfaces.dashboard import charts
-from proctor.surfaces.dashboard.rendering import render
+from proctor.surfaces.dashboard.rendering import cached_fragment, render
 
 PAGE_SIZES = (25, 50, 100)
 KEEPALIVE_SECONDS = 15.0
@@ -52,6 +52,8 @@ def _uuid(value: str, what: str) -> uuid.UUID:
 
 async def home(request: Request) -> HTMLResponse:
     """The leaderboard: search by agent name or hotkey prefix, paged."""
+    if (shared := cached_fragment(request)) is not None:
+        return shared
     q = (request.query_params.get("q") or "").strip()[:100]
     per_page = _int(request.query_params.get("per_page"), PAGE_SIZES[0], low=1, high=PAGE_SIZES[-1])
     page = _int(request.query_params.get("page"), 1, low=1, high=1_000_000)
@@ -91,6 +93,8 @@ async def dashboard_root(request: Request) -> RedirectResponse:
 @router.get("/agents/{version_id}", response_class=HTMLResponse)
 async def agent_page(version_id: str, request: Request) -> HTMLResponse:
     """One agent version: status, counters, the problem × validator matrix, its runs."""
+    if (shared := cached_fragment(request)) is not None:
+        return shared
     try:
         view = await views.agent(
             core_of(request), version_id=_uuid(version_id, "agent version"), now=utcnow()
@@ -146,6 +150,8 @@ async def _artifact(
 @router.get("/validators", response_class=HTMLResponse)
 async def validators_page(request: Request) -> HTMLResponse:
     """Validators with a permit: stake, last seen, runs done, failure rate, service versions."""
+    if (shared := cached_fragment(request)) is not None:
+        return shared
     rows = await views.validators(core_of(request))
     return render(request, "validators.html", title="Validators", rows=rows)
 
@@ -153,6 +159,8 @@ async def validators_page(request: Request) -> HTMLResponse:
 @router.get("/evaluations", response_class=HTMLResponse)
 async def evaluations_page(request: Request) -> HTMLResponse:
     """Runs in progress and the open queue, updating live."""
+    if (shared := cached_fragment(request)) is not None:
+        return shared
     view = await views.evaluations(core_of(request), limit=50, now=utcnow())
     bars = charts.columns([n for _, n in view.hourly], [f"{at:%H}:00" for at, _ in view.hourly])
     return render(request, "evaluations.html", title="Evaluations", view=view, bars=bars, chart=charts)
@@ -161,6 +169,8 @@ async def evaluations_page(request: Request) -> HTMLResponse:
 @router.get("/rewards", response_class=HTMLResponse)
 async def rewards_page(request: Request) -> HTMLResponse:
     """Published reward epochs, and a hotkey's proof package in the newest one."""
+    if (shared := cached_fragment(request)) is not None:
+        return shared
     hotkey = (request.query_params.get("hotkey") or "").strip()[:64]
     view = await views.rewards(core_of(request), hotkey=hotkey)
     package = json.dumps(view.package.__dict__, indent=2) if view.package else None

@@ -10,12 +10,37 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from proctor import __version__
+from proctor.core.cache import TTLCache
+from proctor.core.dashboard import live
 from proctor.errors import ProctorError
 from proctor.http.deps import core_of
 from proctor.storage.base import utcnow
 
 PREFIX = "/dashboard"
 FRAGMENT_HEADER = "x-dashboard-fragment"
+# Live fragments are shared between viewers: after an event every open page asks for its fragment at
+# once, and viewers of the same page get one render (keyed by the hub's last event, so never one made
+# before the change they were told about). The TTL only refreshes relative times ("3 s ago").
+FRAGMENT_TTL_SECONDS = 5.0
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _fragments(request: Request) -> TTLCache[str]:
+    extra = core_of(request).caches.extra
+    cache = extra.get("dashboard.fragments")
+    if cache is None:
+        cache = extra["dashboard.fragments"] = TTLCache(FRAGMENT_TTL_SECONDS, maxsize=512)
+    return cache  # type: ignore[no-any-return]
+
+
+def cached_fragment(request: Request) -> HTMLResponse | None:
+    """A live-fragment request's shared render, if there is one (call before reading anything)."""
+    if not request.headers.get(FRAGMENT_HEADER):
+        return None
+    key = (request.url.path, request.url.query, live.hub_of(core_of(request)).last_id)
+    request.state.fragment_key = key
+    body = _fragments(request).get(key)
+    return HTMLResponse(body, headers=NO_STORE) if body is not None else None
 
 
 def short_hotkey(value: str | None) -> str:
@@ -109,9 +134,12 @@ def render(request: Request, name: str, *, status: int = 200, **context: Any) ->
     }
     if request.headers.get(FRAGMENT_HEADER) and "live" in template.blocks:
         body = "".join(template.blocks["live"](template.new_context(values)))
+        key = getattr(request.state, "fragment_key", None)
+        if key is not None and status == 200:
+            _fragments(request).put(key, body)
     else:
         body = template.render(values)
-    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(body, status_code=status, headers=NO_STORE)
 
 
 class HtmlError(JSONResponse):
