@@ -275,3 +275,23 @@ def test_progress_through_the_validator_api_shows_live(
         assert link is not None
         fetched = httpx.get(server.base_url + link, follow_redirects=True)
         assert fetched.status_code == 200 and fetched.content in (log, gzip.decompress(log))
+
+
+def test_a_hidden_tab_lets_go_of_its_stream_and_catches_up(
+    browser: Any, site: tuple[ServerProcess, Seeded]
+) -> None:
+    server, _ = site
+    visibility = """hidden => {
+      Object.defineProperty(document, "hidden", {configurable: true, get: () => hidden});
+      document.dispatchEvent(new Event("visibilitychange"));
+    }"""
+    with browser.new_context(base_url=server.base_url) as context:
+        page = context.new_page()
+        page.goto("/dashboard/validators")
+        page.wait_for_function(LIVE)
+        page.evaluate(visibility, True)
+        assert "paused" in page.locator("#live-status").inner_text()
+        page.evaluate(visibility, False)
+        page.wait_for_function(
+            "document.getElementById('live-status').textContent.startsWith('Live · updated')"
+        )

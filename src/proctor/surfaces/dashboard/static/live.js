@@ -45,23 +45,41 @@
         });
     }
 
-    var source = new EventSource(main.dataset.events);
-    var opened = false;
-    source.onopen = function () {
-      say("Live");
-      if (opened) refresh(); // reconnected: catch up on anything missed meanwhile
-      opened = true;
-    };
-    source.onerror = function () { say("Live updates reconnecting…"); };
-    source.onmessage = function (message) {
-      var event;
-      try { event = JSON.parse(message.data); } catch (e) { return; }
-      var wanted = event.kind === "resync" || (event.topics || []).some(function (t) {
-        return topics.indexOf(t) !== -1;
-      });
-      if (wanted) refresh();
-    };
-    window.addEventListener("pagehide", function () { source.close(); });
+    // One stream per visible tab: a hidden tab closes its stream (browsers allow only ~6 connections
+    // per host over HTTP/1.1, and nobody is watching it) and catches up when it is shown again.
+    var source = null, opened = false;
+
+    function connect() {
+      source = new EventSource(main.dataset.events);
+      source.onopen = function () {
+        say("Live");
+        if (opened) refresh(); // reconnected: catch up on anything missed meanwhile
+        opened = true;
+      };
+      source.onerror = function () { say("Live updates reconnecting…"); };
+      source.onmessage = function (message) {
+        var event;
+        try { event = JSON.parse(message.data); } catch (e) { return; }
+        var wanted = event.kind === "resync" || (event.topics || []).some(function (t) {
+          return topics.indexOf(t) !== -1;
+        });
+        if (wanted) refresh();
+      };
+    }
+
+    function disconnect() {
+      if (source) { source.close(); source = null; }
+    }
+
+    document.addEventListener("visibilitychange", function () {
+      if (document.hidden) { disconnect(); say("Live updates paused while this tab is hidden"); }
+      else if (!source) { connect(); }
+    });
+    window.addEventListener("pagehide", disconnect);
+    window.addEventListener("pageshow", function (event) { // back/forward cache: the page comes back
+      if (event.persisted && !source && !document.hidden) connect();
+    });
+    connect();
   }
 
   setupCopy();
