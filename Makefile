@@ -18,7 +18,7 @@ serve: $(STAMP)  ## install, then run the demo: proctor on the embedded defaults
 # The dashboard's browser tests drive Debian's chromium (Playwright's own browser download is not
 # reachable here). Installed when missing; outside CI a failed install only skips those tests.
 browser:
-	@test -x /usr/bin/chromium || { apt-get update && apt-get install -y chromium; } \
+	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } \
 		|| { [ "$$CI" != "true" ] && echo "chromium is not installed: the dashboard's browser tests will be skipped"; }
 
 test: $(STAMP) browser  ## install and run the whole test suite (CI=true makes PostgreSQL/Redis/Chromium tests mandatory)
