@@ -28,9 +28,9 @@ from proctor.errors import NotFound, SuiteNotFound
 from proctor.models import Agent, AgentVersion, ComputeMiner, EvaluationRun, Problem, RewardEpoch, Suite
 
 AGGREGATE_TTL_SECONDS = 10.0
-# The score histogram is keyed by the scores generation, which moves whenever this process (or, through
-# the leaderboard's stamp check, another replica) changes the board: the TTL is only a backstop.
-HISTOGRAM_TTL_SECONDS = 60.0
+# The leaderboard's charts are keyed by the scores generation, which moves whenever this process (or,
+# through the leaderboard's stamp check, another replica) changes the board: the TTL is only a backstop.
+CHARTS_TTL_SECONDS = 60.0
 HISTOGRAM_BUCKETS = 10
 TREE_CACHE_KEY = "reward_trees"  # the claim app's cache of published trees, shared when both are mounted
 
@@ -89,19 +89,21 @@ async def leaderboard(core: Core, *, q: str, limit: int, offset: int, now: datet
             return LeaderboardView(None, None, offset, limit, q, None)
         page = await board.page(session, suite_id=suite.id, limit=limit, offset=offset, q=q or None, now=now)
         top = await top_service.current(session, suite_id=suite.id, margin=core.settings.top_margin)
-        history = [
-            TopPoint(row.top_at, row.score, agent.name)
-            for row, _, agent in await top_service.history(session, suite_id=suite.id)
-        ]
-        cache = _cached(core, "dashboard.histograms", HISTOGRAM_TTL_SECONDS)
+        # Both charts change only with the board, so they are kept per scores generation.
+        cache = _cached(core, "dashboard.charts", CHARTS_TTL_SECONDS)
         key = (suite.id, core.caches.scores.value)
-        histogram = cache.get(key)
-        if histogram is None:
+        charts = cache.get(key)
+        if charts is None:
+            history = [
+                TopPoint(row.top_at, row.score, agent.name)
+                for row, _, agent in await top_service.history(session, suite_id=suite.id)
+            ]
             low, high, counts = await repository.score_buckets(
                 session, suite_id=suite.id, buckets=HISTOGRAM_BUCKETS
             )
-            histogram = cache.put(key, Histogram(low, high, counts))
-    return LeaderboardView(suite, page, offset, limit, q, top, list(reversed(history)), histogram)
+            charts = cache.put(key, (list(reversed(history)), Histogram(low, high, counts)))
+    history, histogram = charts
+    return LeaderboardView(suite, page, offset, limit, q, top, history, histogram)
 
 
 # --- one agent version ---------------------------------------------------------------------------------
