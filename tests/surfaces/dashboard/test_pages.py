@@ -115,6 +115,9 @@ async def test_leaderboard_ranks_searches_and_pages(seeded: tuple[Seeded, httpx.
     lenient = await client.get("/", params={"page": "abc", "per_page": "9999"})
     assert lenient.status_code == 200 and len(rows(lenient.text)) == 30
     assert f"/dashboard/agents/{data.eligible[0]}" in first.text
+    by_miner = await client.get("/", params={"q": data.top_miner})  # the miner link's search
+    assert len(rows(by_miner.text)) == 1 and "agent-029" in by_miner.text
+    assert f'href="/?q={data.top_miner}"' in first.text
     assert "Score distribution" in first.text and "<rect" in first.text
 
 
