@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck bench clean browser
+.PHONY: serve test lint typecheck bench clean install-check browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ browser:
 
 test: $(STAMP) browser  ## install and run the whole test suite (CI=true makes PostgreSQL/Redis/Chromium tests mandatory)
 	$(BIN)/python -m pytest -q
+
+install-check:  ## a plain `pip install .` (no extras) in a fresh venv gives a working proctor
+	scripts/check_plain_install.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -76,13 +76,54 @@ class LocalServer:
             self.proc.wait(timeout=15)
 
     def rss_mb(self) -> float | None:
-        return rss_mb(self.proc.pid) if self.proc else None
+        return tree_rss_mb(self.proc.pid) if self.proc else None
+
+    def cpu_seconds(self) -> float:
+        """Server CPU so far, worker processes included."""
+        return tree_cpu_seconds(self.proc.pid) if self.proc else 0.0
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (uvicorn's worker processes under PROCTOR_WORKERS)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its live descendants."""
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            total += cpu_seconds(member)
+        except OSError:
+            continue
+    return total
+
+
+def tree_rss_mb(pid: int) -> float:
+    return sum(rss_mb(member) or 0.0 for member in process_tree(pid))
+
+
+def metric_total(metrics_text: str, name: str) -> float | None:
+    """The value of an unlabelled counter in a Prometheus text exposition."""
+    for line in metrics_text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "_total "):
+            return float(line.split()[1])
+    return None
 
 
 def rss_mb(pid: int, field: str = "VmRSS") -> float | None:

@@ -22,11 +22,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import httpx
 from bittensor_wallet import Keypair
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench._common import LocalServer, RawClient, Result, console, drive_raw, table
+from bench._common import LocalServer, RawClient, Result, console, drive_raw, metric_total, table
 from proctor.config import Settings
 from proctor.core.suites import service as suite_service
 from proctor.models import Agent, AgentVersion, Base, EvaluationRun, WorkItem
@@ -278,6 +279,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=20000)
     parser.add_argument("--eligible", type=int, default=100_000)
     parser.add_argument("--reads", type=int, default=400)
+    parser.add_argument("--workers", type=int, default=1, help="PROCTOR_WORKERS for the server")
     args = parser.parse_args()
 
     asyncio.run(reset_database(args.database_url))
@@ -289,10 +291,15 @@ def main() -> None:
         "PROCTOR_REDIS_URL": args.redis,
         "PROCTOR_DB_POOL_SIZE": "30",
         "PROCTOR_DB_POOL_OVERFLOW": "10",
+        "PROCTOR_WORKERS": str(args.workers),
     }
     with LocalServer(env, neurons) as server:
         ids = asyncio.run(problem_ids(args.database_url, suite_id))
         rec = Recorder()
+
+        def counters() -> dict[str, float | None]:
+            text = httpx.get(server.url + "/metrics").text
+            return {n: metric_total(text, n) for n in ("proctor_db_statements", "proctor_redis_round_trips")}
 
         async def cycles() -> float:
             started = time.perf_counter()
@@ -300,8 +307,11 @@ def main() -> None:
             await asyncio.gather(*(validator_loop(server.url, k, rec, deadline, ids) for k in keys))
             return time.perf_counter() - started
 
+        before, cpu_before = counters(), server.cpu_seconds()
         elapsed = asyncio.run(cycles())
+        cpu, after = server.cpu_seconds() - cpu_before, counters()
         rss = server.rss_mb()
+        requests = sum(len(v) for v in rec.latency.values())
         endpoints = [
             Result(f"POST {name}", len(v), rec.errors.get(name, 0), elapsed, v)
             for name, v in rec.latency.items()
@@ -318,6 +328,18 @@ def main() -> None:
             f"full evaluation cycles/s: {rec.cycles / elapsed:,.1f}  ({rec.cycles} cycles)   "
             f"double assignments: {rec.doubles} in answers, {in_db} in the database   "
             f"server RSS: {rss:.0f} MB"
+        )
+        per_request = {
+            name: (after[name] - before[name]) / requests  # type: ignore[operator]
+            for name in after
+            if args.workers == 1 and after[name] is not None and before[name] is not None and requests
+        }
+        console.print(
+            f"server CPU per full cycle: {cpu / max(rec.cycles, 1) * 1000:.2f} ms   "
+            f"per request: {cpu / max(requests, 1) * 1e6:,.0f} µs   workers: {args.workers}   "
+            + "   ".join(
+                f"{name.removeprefix('proctor_')} per request: {v:.2f}" for name, v in per_request.items()
+            )
         )
         asyncio.run(seed_eligible(args.database_url, suite_id, args.eligible))
         reads = asyncio.run(read_latency(server.url, args.reads))

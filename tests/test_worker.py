@@ -56,3 +56,16 @@ async def test_worker_reaps_expired_leases(tmp_path: Path) -> None:
             worker.send_signal(signal.SIGTERM)
             output = worker.communicate(timeout=20)[0].decode()
         assert worker.returncode == 0, output
+
+
+def test_one_of_several_workers_holds_the_job_lock_until_it_exits(tmp_path: Path) -> None:
+    from proctor.app import take_lock
+
+    path = tmp_path / "data" / "jobs.lock"
+    first = take_lock(path)
+    assert first is not None, "the first worker is elected"
+    assert take_lock(path) is None, "a second worker (another open file) is not"
+    first.close()  # the elected worker exits
+    second = take_lock(path)
+    assert second is not None, "its replacement takes over"
+    second.close()

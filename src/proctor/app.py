@@ -7,6 +7,8 @@ import gc
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import IO
 
 import structlog
 from fastapi import FastAPI
@@ -90,7 +92,7 @@ def create_app(settings: Settings | None = None, *, at_root: str | None = None) 
         app.state.proctor = state
         stop = asyncio.Event()
         tasks = [asyncio.create_task(core.registry.run_refresher(stop), name="registry-refresh")]
-        if settings.run_jobs:
+        if settings.run_jobs and job_runner(settings):
             tasks += start_jobs(core, stop)
         log.info(
             "proctor.started",
@@ -138,6 +140,46 @@ def create_app(settings: Settings | None = None, *, at_root: str | None = None) 
         renderers=renderers,
         signed_prefixes=tuple(getattr(app.state, "signed_prefixes", ())),
     )
+    return app
+
+
+_JOB_LOCK: list[object] = []  # the open lock file of the worker elected to run the periodic jobs
+
+
+def job_runner(settings: Settings) -> bool:
+    """Whether this process runs the periodic jobs: always with one worker; with PROCTOR_WORKERS > 1,
+    only the worker holding `<data_dir>/jobs.lock` (an OS lock, released when its process exits, so a
+    restarted worker takes over). On PostgreSQL each job also holds an advisory lock while it runs,
+    which keeps replicas on other machines from running it twice.
+    """
+    if settings.workers <= 1 or _JOB_LOCK:
+        return True
+    handle = take_lock(settings.data_dir / "jobs.lock")
+    if handle is None:
+        return False
+    _JOB_LOCK.append(handle)
+    return True
+
+
+def take_lock(path: Path) -> IO[str] | None:
+    """An exclusive, non-blocking OS lock on `path`, held while the returned file stays open."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
+def serve_factory() -> FastAPI:
+    """What each of `proctor serve`'s worker processes runs (settings from the environment and the
+    PROCTOR_CONFIG file the parent resolved)."""
+    app = create_app(load_settings())
+    tune_gc()
     return app
 
 

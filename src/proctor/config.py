@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     top_emission_weight: float = 1.0  # share of emissions to the top miner (the rest is burned)
     reaper_interval_seconds: float = 5.0
     run_jobs: bool = True  # run periodic jobs inside `proctor serve` (one replica at a time on PostgreSQL)
+    # `proctor serve` worker processes (uvicorn). The periodic jobs run in one of them: the worker
+    # holding the lock file `<data_dir>/jobs.lock` (taken over by its replacement if it dies).
+    workers: int = Field(1, ge=1, le=64)
 
     surfaces: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["oro", "dashboard"])
     # The web dashboard (surface `dashboard`, at / and /dashboard/*): while a replica has pages open it

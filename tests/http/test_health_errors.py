@@ -70,21 +70,21 @@ async def test_deep_health_returns_503_fast_when_the_database_hangs(
     app_client: tuple[FastAPI, httpx.AsyncClient], blackhole_port: int
 ) -> None:
     app, c = app_client
-    state = app.state.proctor
-    healthy_engine = state.engine
-    state.engine = create_engine(
+    core = app.state.proctor.core
+    healthy_engine, healthy_settings = core.db.engine, core.settings
+    core.db.engine = create_engine(
         Settings(
             database_url=f"postgresql+asyncpg://x@127.0.0.1:{blackhole_port}/x", health_db_timeout_seconds=1.0
         )
     )
-    state.settings = state.settings.model_copy(update={"health_db_timeout_seconds": 1.0})
+    core.settings = core.settings.model_copy(update={"health_db_timeout_seconds": 1.0})
     try:
         started = time.monotonic()
         r = await c.get("/health/deep")
         elapsed = time.monotonic() - started
     finally:
-        await state.engine.dispose()
-        state.engine = healthy_engine
+        await core.db.engine.dispose()
+        core.db.engine, core.settings = healthy_engine, healthy_settings
     assert r.status_code == 503
     body = r.json()
     assert body["status"] == "unavailable"
@@ -96,17 +96,17 @@ async def test_deep_health_503_when_the_database_is_gone(
     app_client: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:
     app, c = app_client
-    state = app.state.proctor
-    healthy_engine = state.engine
+    db = app.state.proctor.core.db
+    healthy_engine = db.engine
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         dead_port = s.getsockname()[1]
-    state.engine = create_engine(Settings(database_url=f"postgresql+asyncpg://x@127.0.0.1:{dead_port}/x"))
+    db.engine = create_engine(Settings(database_url=f"postgresql+asyncpg://x@127.0.0.1:{dead_port}/x"))
     try:
         r = await c.get("/health/deep")
     finally:
-        await state.engine.dispose()
-        state.engine = healthy_engine
+        await db.engine.dispose()
+        db.engine = healthy_engine
     assert r.status_code == 503 and r.json()["database"].startswith("error")
 
 

@@ -56,6 +56,7 @@ class ProviderDouble:
     def __init__(self) -> None:
         self.state = ProviderState()
         self.lock = threading.Lock()
+        self.requested = threading.Event()  # set by every request (tests wait on it, never sleep)
         self.port = free_port()
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
         self._server.daemon_threads = True
@@ -106,6 +107,7 @@ class ProviderDouble:
     def handle(self, req: RecordedRequest) -> tuple[int, dict[str, Any]]:
         with self.lock:
             self.state.requests.append(req)
+            self.requested.set()
             delay, fail = self.state.delay_seconds, self.state.fail_status
         if delay:
             time.sleep(delay)

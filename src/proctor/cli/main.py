@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -62,10 +62,7 @@ def serve(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     from proctor.app import tune_gc
 
-    app_ = create_app(settings)
-    tune_gc()
-    uvicorn.run(
-        app_,
+    options: dict[str, Any] = dict(
         host=host,
         port=port,
         access_log=False,  # proctor logs each request itself, with the route template and client IP
@@ -73,6 +70,19 @@ def serve(
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
     )
+    if settings.workers > 1:  # each worker process builds its own app from the same settings
+        import asyncio
+
+        from proctor.app import prepare_database
+
+        asyncio.run(prepare_database(settings))  # once, before the workers start (they only check it)
+        if settings.is_sqlite:
+            console.print("[yellow]PROCTOR_WORKERS > 1 on SQLite: writers queue on the file lock[/]")
+        uvicorn.run("proctor.app:serve_factory", factory=True, workers=settings.workers, **options)
+        return
+    app_ = create_app(settings)
+    tune_gc()
+    uvicorn.run(app_, **options)
 
 
 @app.command()

@@ -64,7 +64,11 @@ async def _exclusive(core: Core, job: Job) -> AsyncIterator[bool]:
             yield got
         finally:
             if got:
-                await conn.fetchval("SELECT pg_advisory_unlock($1)", job.lock_key)
+                try:
+                    await conn.fetchval("SELECT pg_advisory_unlock($1)", job.lock_key)
+                except BaseException:
+                    conn.terminate()  # released connections are not reset: never pool a held lock
+                    raise
 
 
 async def run_once(core: Core, job: Job) -> bool:

@@ -69,36 +69,35 @@ async def claim_work(
     rules = policy(core)
     expires = now + timedelta(seconds=rules.lease_seconds)
     repeated = False
+    params = {
+        "validator": validator,
+        "run_id": uuid.uuid4(),
+        "now": now,
+        "expires": expires,
+        "service_versions": _versions(report),
+    }
     async with core.db.transaction() as tx:
         await _seen(core, tx, validator=validator, report=report, now=now, claimed=True)
-        held = await tx.one(st.HELD_RUN, {"validator": validator})
-        if held is not None and held.lease_expires_at > now:
-            if not rules.claim_returns_held_run:
-                raise AtCapacity()
-            run = await leases.renew(
-                tx, RUNS, lease_id=held.id, owner=validator, now=now, seconds=rules.lease_seconds
-            )
-            miner, blob_key, has_credential, repeated = (
-                held.miner_hotkey,
-                held.blob_key,
-                held.has_credential,
-                True,
-            )
-        else:
-            if held is not None:  # its own lapsed run: free it now, not at the next reaper tick
-                await _return_runs(tx, [held], now=now)
-            params = {
-                "validator": validator,
-                "run_id": uuid.uuid4(),
-                "now": now,
-                "expires": expires,
-                "service_versions": _versions(report),
-            }
-            claimed = await leases.claim(tx, st.CLAIM, params=params)
-            if claimed is None and await _reap(tx, now=now):  # a lapsed slot came back
-                claimed = await leases.claim(tx, st.CLAIM, params=params)
-            if claimed is None:
-                return None
+        # The common case first: a validator holding no run gets the next item in one statement.
+        claimed = await leases.claim(tx, st.CLAIM, params=params)
+        if claimed is None:
+            held = await tx.one(st.HELD_RUN, {"validator": validator})
+            if held is not None and held.lease_expires_at > now:
+                if not rules.claim_returns_held_run:
+                    raise AtCapacity()
+                run = await leases.renew(
+                    tx, RUNS, lease_id=held.id, owner=validator, now=now, seconds=rules.lease_seconds
+                )
+                miner, blob_key, has_credential = held.miner_hotkey, held.blob_key, held.has_credential
+                repeated = True
+            else:
+                if held is not None:  # its own lapsed run: free it now, not at the next reaper tick
+                    await _return_runs(tx, [held], now=now)
+                if await _reap(tx, now=now) or held is not None:  # a slot came back
+                    claimed = await leases.claim(tx, st.CLAIM, params=params)
+                if claimed is None:
+                    return None
+        if claimed is not None:
             run, work = claimed.lease, claimed.work
             if work["version_state"] in ("QUEUED", "RECEIVED"):
                 await tx.run(st.VERSION_RUNNING, {"version_id": work["agent_version_id"]})
@@ -171,7 +170,8 @@ async def heartbeat(
     versions = _versions(report)
     if versions:
         values["service_versions"] = versions
-    async with core.db.transaction() as tx:
+    # The renewal is one guarded statement and the last-seen write may land without it.
+    async with core.db.transaction(autocommit=True) as tx:
         run = await leases.renew(
             tx,
             RUNS,
@@ -236,19 +236,19 @@ async def record_progress(
                 f"Unknown problem id(s) for this run's suite: {', '.join(unknown[:5])}",
                 code="INVALID_PROBLEM_ID",
             )
-        upsert = st.RESULT_UPSERT[tx.dialect]
-        for update in _last_per_problem(updates):
-            params = {name: update.fields.get(name) for name in st.MERGED_FIELDS}
-            await tx.run(
-                upsert,
+        await tx.many(
+            st.RESULT_UPSERT[tx.dialect],
+            [
                 {
-                    **params,
+                    **{name: update.fields.get(name) for name in st.MERGED_FIELDS},
                     "run_id": run_id,
                     "problem_id": update.problem_id,
                     "status": update.status,
                     "now": now,
-                },
-            )
+                }
+                for update in _last_per_problem(updates)
+            ],
+        )
         await tx.run(st.RUN_PROGRESS, {"run_id": run_id, "total": len(known)})
 
 
@@ -391,6 +391,7 @@ async def complete_run(
             item, eligible = await settle(tx, item, policy=rules, now=now)
         else:
             item = await tx.one(st.ITEM, {"item_id": run.work_item_id})
+            assert item is not None, "a run's work item outlives it (foreign key)"
     if eligible:
         core.caches.scores_changed()
     return Completion(run=run, item=item, became_eligible=eligible, final_score=item.final_score)
@@ -423,7 +424,9 @@ async def settle(tx: Tx, item: Any, *, policy: Policy, now: datetime) -> tuple[A
     if item.success_count >= item.required_successes:
         scores = [float(r.validator_score) for r in await tx.all(st.INCLUDED_SCORES, {"item_id": item.id})]
         score = aggregate(scores, policy.aggregation)
-        await tx.run(st.ITEM_CLOSE, {"item_id": item.id, "status": "CLOSED", "now": now, "score": score})
+        closed = await tx.one(
+            st.ITEM_CLOSE, {"item_id": item.id, "status": "CLOSED", "now": now, "score": score}
+        )
         await tx.run(
             st.VERSION_ELIGIBLE,
             {
@@ -441,9 +444,11 @@ async def settle(tx: Tx, item: Any, *, policy: Policy, now: datetime) -> tuple[A
             margin=policy.top_margin,
             now=now,
         )
-        return await tx.one(st.ITEM, {"item_id": item.id}), True
+        return closed, True
     if item.failure_count >= policy.max_failures:
-        await tx.run(st.ITEM_CLOSE, {"item_id": item.id, "status": "DISCARDED", "now": now, "score": None})
+        closed = await tx.one(
+            st.ITEM_CLOSE, {"item_id": item.id, "status": "DISCARDED", "now": now, "score": None}
+        )
         await tx.run(
             st.VERSION_DISCARDED,
             {
@@ -452,7 +457,7 @@ async def settle(tx: Tx, item: Any, *, policy: Policy, now: datetime) -> tuple[A
                 "reason": f"{item.failure_count} validators could not evaluate it",
             },
         )
-        return await tx.one(st.ITEM, {"item_id": item.id}), False
+        return closed, False
     await tx.run(st.VERSION_IDLE, {"version_id": item.agent_version_id, "active": item.active_count})
     return item, False
 
@@ -460,17 +465,26 @@ async def settle(tx: Tx, item: Any, *, policy: Policy, now: datetime) -> tuple[A
 async def consider_top(
     tx: Tx, *, suite_id: int, version_id: uuid.UUID, score: float, margin: float, now: datetime
 ) -> bool:
-    """A version just became eligible: does it take the suite's top spot? True when it did."""
-    await tx.one(st.LOCK_SUITE, {"suite_id": suite_id})  # one top decision per suite at a time
-    current = await tx.one(st.INCUMBENT, {"suite_id": suite_id})
-    incumbent = (
-        Contender(current.agent_version_id, current.score)
-        if current is not None and current.version_state == "ELIGIBLE" and not current.banned
-        else None
-    )
-    if not dethrones(Contender(version_id, score), incumbent, margin):
+    """A version just became eligible: does it take the suite's top spot? True when it did.
+
+    Top decisions are serialised per suite by a row lock, taken only when the candidate beats the
+    incumbent read without it: concurrent decisions only ever raise the bar, so an unlocked "no"
+    stays a "no", and most completions (which do not dethrone anybody) never wait on each other.
+    """
+    contender = Contender(version_id, score)
+    if not dethrones(contender, _incumbent(await tx.one(st.INCUMBENT, {"suite_id": suite_id})), margin):
+        return False
+    await tx.one(st.LOCK_SUITE, {"suite_id": suite_id})
+    current = await tx.one(st.INCUMBENT, {"suite_id": suite_id})  # again, now that nobody else decides
+    if not dethrones(contender, _incumbent(current), margin):
         return False
     if current is not None:
         await tx.run(st.END_TOP, {"top_id": current.id, "now": now})
     await tx.run(st.NEW_TOP, {"suite_id": suite_id, "version_id": version_id, "score": score, "now": now})
     return True
+
+
+def _incumbent(current: Any) -> Contender | None:
+    if current is None or current.version_state != "ELIGIBLE" or current.banned:
+        return None
+    return Contender(current.agent_version_id, current.score)

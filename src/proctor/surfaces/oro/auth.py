@@ -21,6 +21,7 @@ from proctor.auth.principal import Principal, Role, authorize
 from proctor.auth.verifier import verify_oro_headers
 from proctor.errors import AuthError, RateLimited
 from proctor.http.deps import state_of
+from proctor.http.errors import BACKEND_UNAVAILABLE
 from proctor.http.middleware import DEFERRED_LIMIT
 from proctor.http.state import AppState
 
@@ -58,13 +59,17 @@ async def _signed(headers: dict[str, str | None], state: AppState, request: Requ
     if request.scope.pop(DEFERRED_LIMIT, False):
         # The edge middleware left this request's global limit to us: counted with the nonce, in one
         # Redis round trip. A request whose signature failed above is counted by the middleware.
-        decision, fresh = await state.limiter.hit_and_add(
-            settings.rate_limit_global,
-            ("ip", request.scope["proctor.client_ip"]),
-            store=state.kv,
-            key=nonce_key,
-            ttl_seconds=settings.nonce_ttl_seconds,
-        )
+        try:
+            decision, fresh = await state.limiter.hit_and_add(
+                settings.rate_limit_global,
+                ("ip", request.scope["proctor.client_ip"]),
+                store=state.kv,
+                key=nonce_key,
+                ttl_seconds=settings.nonce_ttl_seconds,
+            )
+        except BACKEND_UNAVAILABLE:  # neither counted nor recorded: the replay check fails closed (503)
+            state.metrics.limiter_unavailable.inc()
+            raise
         if not decision.allowed:
             state.metrics.rate_limited.labels("global").inc()
             raise RateLimited(

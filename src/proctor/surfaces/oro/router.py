@@ -16,4 +16,9 @@ def mount(app: FastAPI, renderers: ErrorRenderers) -> None:
     mount_group(app, renderers, "/v1/miner", [miner.router], render_flat)
     mount_group(app, renderers, "/v1/validator", [validator.router], render_flat)
     # Every route here is signed: the global limit is counted with the nonce (`auth._signed`).
-    app.state.signed_prefixes = (*getattr(app.state, "signed_prefixes", ()), "/v1/miner", "/v1/validator")
+    app.state.signed_prefixes = (
+        *getattr(app.state, "signed_prefixes", ()),
+        "/v1/miner",
+        "/v1/validator",
+        "/v1/auth/whoami",
+    )
