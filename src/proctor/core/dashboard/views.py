@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from proctor.core.cache import TTLCache
+from proctor.core.compute import service as compute_service
 from proctor.core.context import Core
 from proctor.core.dashboard import repository
 from proctor.core.evaluations import artifacts, reads
@@ -301,8 +302,6 @@ class ComputeView:
 
 async def compute(core: Core, *, limit: int) -> ComputeView:
     """GPU miners and the job queue."""
-    from proctor.core.compute import service as compute_service
-
     async with core.sessionmaker() as session:
         miners = await compute_service.list_miners(session)
         jobs = await repository.compute_jobs(session, limit=limit)
