@@ -98,7 +98,10 @@ class Settings(BaseSettings):
     # holding the lock file `<data_dir>/jobs.lock` (taken over by its replacement if it dies).
     workers: int = Field(1, ge=1, le=64)
 
-    surfaces: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["oro"])
+    surfaces: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["oro", "dashboard"])
+    # The web dashboard (surface `dashboard`, at / and /dashboard/*): while a replica has pages open it
+    # polls the shared database this often for live events (runs claimed, progress, completions, epochs).
+    dashboard_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     # PostgreSQL connections per process. Overflow connections are opened and closed per checkout, so
     # the steady pool is the larger part (a 10 + 20 split reconnected 1,308 times in one 3,000-request
     # compute bench); beyond pool + overflow a request waits for a connection (then 503).
