@@ -35,6 +35,7 @@ SURFACES: dict[str, str] = {
     "pool": "proctor.surfaces.pool.router",
     "claims": "proctor.surfaces.claims.router",
     "compute": "proctor.surfaces.compute.router",
+    "bitrecs": "proctor.surfaces.bitrecs.router",
 }
 
 

@@ -300,7 +300,9 @@ async def test_concurrent_claimers_never_share_work(kind: str, pg: Any, tmp_path
         won = [str(r) for r in results if r is not None]
         assert len(won) == len(set(won)), "no lease handed out twice"
         rows = [
-            await tx_call(world.core, lambda tx, lease=lease, k=h.kind: tx.one(k.row_stmt, {"lease_id": lease}))
+            await tx_call(
+                world.core, lambda tx, lease=lease, k=h.kind: tx.one(k.row_stmt, {"lease_id": lease})
+            )
             for lease in won
         ]
         work = [str(getattr(r, h.kind.work_ref or "id")) for r in rows]
