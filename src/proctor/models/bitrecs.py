@@ -5,6 +5,7 @@ Plus `system_flags`, the operator's switches shared by every submission surface 
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +39,7 @@ class BitrecsAgent(Base):
         Index("ix_bitrecs_agents_created", "created_at"),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # agent_id (uuid4 text)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # agent_id
     miner_hotkey: Mapped[str] = mapped_column(String(64), unique=True)
     gist_id: Mapped[str] = mapped_column(String(64), unique=True)
     github_account: Mapped[str] = mapped_column(String(100))
@@ -75,11 +76,11 @@ class BitrecsEvaluation(Base):
         Index("ix_bitrecs_evaluations_agent", "agent_id"),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    agent_id: Mapped[str] = mapped_column(String(36))
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    agent_id: Mapped[uuid.UUID]
     validator_hotkey: Mapped[str] = mapped_column(String(64))  # a hotkey, or a screener's name
     set_group: Mapped[str] = mapped_column(String(16))  # screener_1 | screener_2 | validator
-    status: Mapped[str] = mapped_column(String(16))  # running | finished | error | cancelled
+    status: Mapped[str] = mapped_column(String(16))  # running | finished | failed | error | cancelled
     score: Mapped[float | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_expires_at: Mapped[datetime]
@@ -93,9 +94,9 @@ class BitrecsEvaluationRun(Base):
     __tablename__ = "bitrecs_evaluation_runs"
     __table_args__ = (Index("ix_bitrecs_evaluation_runs_evaluation", "evaluation_id"),)
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    evaluation_id: Mapped[str] = mapped_column(String(36))
-    agent_id: Mapped[str] = mapped_column(String(36))
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    evaluation_id: Mapped[uuid.UUID]
+    agent_id: Mapped[uuid.UUID]
     miner_hotkey: Mapped[str] = mapped_column(String(64))
     problem_name: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(24), default="pending")

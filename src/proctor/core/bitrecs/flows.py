@@ -136,7 +136,7 @@ async def _load_similar(core: Core, sub: Submission, facts: BitrecsFacts) -> Non
                 artifacts.templates_text(row.system_prompt_template, row.user_prompt_template)
             )
         similarity = artifacts.cosine(mine, theirs)
-        found.append(SimilarAgent(row.id, similarity))
+        found.append(SimilarAgent(str(row.id), similarity))
     found.sort(key=lambda a: (-a.similarity, a.agent_id))
     facts.similar = [a for a in found if a.similarity >= facts.similarity_threshold][:5]
     facts.nearest = found[:3]
@@ -187,7 +187,7 @@ async def submit(core: Core, *, submission: Submission, now: datetime, request_i
     await _judge(core, "bitrecs.submit", submission, facts, loaders)
     art, gist = submission.artifact, facts.gist
     assert art is not None and gist is not None
-    agent_id = str(uuid.uuid4())
+    agent_id = uuid.uuid4()
     values = {
         "id": agent_id,
         "miner_hotkey": submission.hotkey,
@@ -225,8 +225,10 @@ async def submit(core: Core, *, submission: Submission, now: datetime, request_i
         verdict = gates.judge(submission, facts, family="bitrecs.submit", start=gate, stop="banned")
         assert verdict.rejection is not None
         raise Rejected(verdict.rejection) from None
-    log.info("bitrecs.submitted", agent_id=agent_id, hotkey=submission.hotkey, gist_id=submission.gist_id)
-    return Submitted(agent_id, request_id, list(facts.nearest))
+    log.info(
+        "bitrecs.submitted", agent_id=str(agent_id), hotkey=submission.hotkey, gist_id=submission.gist_id
+    )
+    return Submitted(str(agent_id), request_id, list(facts.nearest))
 
 
 # --- operator switches ----------------------------------------------------------------------------
@@ -390,9 +392,9 @@ async def _errored(tx: Tx, evaluations: Any, message: str, now: datetime) -> Non
     for evaluation in evaluations:
         await tx.run(
             st.ERROR_OPEN_RUNS,
-            {"evaluation_id": evaluation.id, "error_code": 1000, "error_message": message[:2000], "now": now},
+            {"for_evaluation": evaluation.id, "code": 1000, "message": message[:2000], "now": now},
         )
-        await tx.run(st.AGENT_RELEASED, {"agent_id": evaluation.agent_id})
+        await tx.run(st.AGENT_RELEASED, {"for_agent": evaluation.agent_id})
 
 
 # --- evaluations ----------------------------------------------------------------------------------
@@ -427,7 +429,7 @@ async def request_evaluation(core: Core, *, session: Session, now: datetime) -> 
     agent_status, group = STAGES[session.role]
     plan = st.VALIDATE if group == "validator" else st.SCREEN
     needed = core.settings.bitrecs_evals_per_agent if group == "validator" else 1
-    evaluation_id = str(uuid.uuid4())
+    evaluation_id = uuid.uuid4()
     async with core.db.transaction() as tx:
         if await tx.one(st.HELD_EVALUATION, {"owner": session.owner}) is not None:
             raise Conflict(
@@ -449,7 +451,7 @@ async def request_evaluation(core: Core, *, session: Session, now: datetime) -> 
         )
         if claimed is None:
             return None
-        runs = [(str(uuid.uuid4()), problem) for problem in _problems(core, group)]
+        runs = [(uuid.uuid4(), problem) for problem in _problems(core, group)]
         from sqlalchemy import insert
 
         await tx.run(
@@ -468,7 +470,12 @@ async def request_evaluation(core: Core, *, session: Session, now: datetime) -> 
                 ]
             )
         )
-    return Assigned(evaluation_id, claimed.lease.agent_id, claimed.work["miner_hotkey"], runs)
+    return Assigned(
+        str(evaluation_id),
+        str(claimed.lease.agent_id),
+        claimed.work["miner_hotkey"],
+        [(str(run_id), problem) for run_id, problem in runs],
+    )
 
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -531,7 +538,7 @@ async def update_run(
                 "evaluation run."
             )
         await leases.hold(tx, st.EVALUATIONS, lease_id=held.id, owner=session.owner, now=now)
-        run = await tx.one(st.RUN, {"run_id": run_id})
+        run = await tx.one(st.RUN, {"run_id": _uuid(run_id)})
         if run is None:
             raise NotFound(f"Evaluation run with ID {run_id} does not exist.")
         if run.evaluation_id != held.id:
@@ -548,7 +555,7 @@ async def update_run(
         values = _run_values(status, fields)
         changed = await tx.run(
             st.move_run(frozenset(values)),
-            {"run_id": run_id, "expected": run.status, "new": status, "now": now}
+            {"run_id": run.id, "expected": run.status, "new": status, "now": now}
             | {f"v_{k}": v for k, v in values.items()},
         )
         if not changed:
@@ -610,16 +617,18 @@ async def finish_evaluation(core: Core, *, session: Session, now: datetime) -> F
             lease_id=held.id,
             owner=session.owner,
             now=now,
-            status="finished",
+            status="finished" if success else "failed",  # failed: every run errored
             values={"score": score if success else None},
         )
         status = await _advance(
             core, tx, agent_id=held.agent_id, group=held.set_group, score=score, success=success
         )
-    return Finished(held.id, held.agent_id, score, success, status)
+    return Finished(str(held.id), str(held.agent_id), score, success, status)
 
 
-async def _advance(core: Core, tx: Tx, *, agent_id: str, group: str, score: float, success: bool) -> str:
+async def _advance(
+    core: Core, tx: Tx, *, agent_id: uuid.UUID, group: str, score: float, success: bool
+) -> str:
     """The agent's next status after one finished evaluation of `group` (Bitrecs' thresholds)."""
     s = core.settings
     agent = await tx.one(st.AGENT, {"agent_id": agent_id})
@@ -652,7 +661,7 @@ async def _advance(core: Core, tx: Tx, *, agent_id: str, group: str, score: floa
         {"agent_id": agent_id, "expected": agent.status} | {f"v_{k}": v for k, v in values.items()},
     )
     if status != agent.status:
-        log.info("bitrecs.agent_moved", agent_id=agent_id, to=status, score=round(score, 4))
+        log.info("bitrecs.agent_moved", agent_id=str(agent_id), to=status, score=round(score, 4))
     return str(status)
 
 
@@ -709,11 +718,19 @@ async def screener_info(core: Core, *, now: datetime) -> dict[str, Any]:
 async def agent_gist(core: Core, *, agent_id: str | None, hotkey: str | None, gist_id: str | None) -> Any:
     async with core.db.transaction() as tx:
         row = await tx.one(
-            st.AGENT_BY, {"agent_id": agent_id or "", "hotkey": hotkey or "", "gist_id": gist_id or ""}
+            st.AGENT_BY, {"agent_id": _uuid(agent_id or ""), "hotkey": hotkey or "", "gist_id": gist_id or ""}
         )
     if row is None:
         raise NotFound("Agent not found")
     return row
+
+
+def _uuid(value: str) -> uuid.UUID:
+    """A client-given id; one that is not a UUID names nothing (the nil UUID matches no row)."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return uuid.UUID(int=0)
 
 
 # --- read-API keys --------------------------------------------------------------------------------

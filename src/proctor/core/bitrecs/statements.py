@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, exists, func, insert, literal, select, update
+from sqlalchemy import Table, bindparam, exists, func, insert, select, update
 
 from proctor.core import leases
 from proctor.models import (
@@ -38,7 +38,7 @@ EVALUATIONS = leases.LeaseKind(
     table=E,
     owner="validator_hotkey",
     live=frozenset({"running"}),
-    finished=frozenset({"finished"}),
+    finished=frozenset({"finished", "failed"}),
     expired="error",
     cancelled=frozenset({"cancelled"}),
     heartbeat_at="last_heartbeat_at",
@@ -169,11 +169,11 @@ def move_run(values: frozenset[str]) -> Any:
 
 ERROR_OPEN_RUNS = (
     update(R)
-    .where(R.c.evaluation_id == _p("evaluation_id", R.c.evaluation_id), R.c.status.in_(LIVE_RUN))
+    .where(R.c.evaluation_id == _p("for_evaluation", R.c.evaluation_id), R.c.status.in_(LIVE_RUN))
     .values(
         status="error",
-        error_code=_p("error_code", R.c.error_code),
-        error_message=_p("error_message", R.c.error_message),
+        error_code=_p("code", R.c.error_code),
+        error_message=_p("message", R.c.error_message),
         updated_at=_p("now", R.c.updated_at),
     )
 )
@@ -181,7 +181,7 @@ ERROR_OPEN_RUNS = (
 AGENT = select(A).where(A.c.id == _p("agent_id", A.c.id))
 AGENT_RELEASED = (
     update(A)
-    .where(A.c.id == _p("agent_id", A.c.id), A.c.active_count > 0)
+    .where(A.c.id == _p("for_agent", A.c.id), A.c.active_count > 0)
     .values(active_count=A.c.active_count - 1)
 )
 TOP_FINAL = select(func.max(A.c.final_score)).where(A.c.status == "finished")
@@ -220,10 +220,7 @@ LIVE_SESSIONS = select(S.c.owner, S.c.role, S.c.created_at, S.c.last_heartbeat_a
     S.c.ended_at.is_(None), S.c.last_heartbeat_at > _p("alive_after", S.c.last_heartbeat_at)
 )
 AGENT_BY = select(A).where(
-    and_(
-        (A.c.id == bindparam("agent_id"))
-        | (A.c.miner_hotkey == bindparam("hotkey"))
-        | (A.c.gist_id == bindparam("gist_id")),
-        literal(True),
-    )
+    (A.c.id == _p("agent_id", A.c.id))
+    | (A.c.miner_hotkey == _p("hotkey", A.c.miner_hotkey))
+    | (A.c.gist_id == _p("gist_id", A.c.gist_id))
 )
