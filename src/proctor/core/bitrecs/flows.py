@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import structlog
 
@@ -128,6 +128,9 @@ async def _load_similar(core: Core, sub: Submission, facts: BitrecsFacts) -> Non
         rows = await tx.all(st.RECENT_TEMPLATES, {"limit": SIMILARITY_WINDOW})
     found: list[SimilarAgent] = []
     for row in rows:
+        if row.miner_hotkey == sub.hotkey or row.gist_id == sub.gist_id:
+            # This very hotkey or gist was stored since the facts were read (a concurrent submit won).
+            _raise_used(facts.family, sub, facts, gist=row.gist_id == sub.gist_id)
         theirs = vectors.get(row.id)
         if theirs is None:
             if len(vectors) > 4 * SIMILARITY_WINDOW:
@@ -140,6 +143,14 @@ async def _load_similar(core: Core, sub: Submission, facts: BitrecsFacts) -> Non
     found.sort(key=lambda a: (-a.similarity, a.agent_id))
     facts.similar = [a for a in found if a.similarity >= facts.similarity_threshold][:5]
     facts.nearest = found[:3]
+
+
+def _raise_used(family: str, sub: Submission, facts: BitrecsFacts, *, gist: bool) -> NoReturn:
+    """Answer as the hotkey-used (or gist-used) gate does, for a race settled after the facts were read."""
+    facts.gist_used, facts.hotkey_used = gist, not gist
+    verdict = gates.judge(sub, facts, family=family, start="hotkey_used", stop="banned")
+    assert verdict.rejection is not None
+    raise Rejected(verdict.rejection)
 
 
 async def _judge(
@@ -165,6 +176,7 @@ async def _judge(
 async def check(core: Core, *, submission: Submission, now: datetime) -> None:
     """/check: every gate of /check in Bitrecs' order; writes nothing. Raises `Rejected`."""
     facts = await _facts(core, submission, now)
+    facts.family = "bitrecs.check"
     await _judge(core, "bitrecs.check", submission, facts, {"gist": _load_gist, "similar": _load_similar})
 
 
@@ -178,6 +190,7 @@ class Submitted:
 async def submit(core: Core, *, submission: Submission, now: datetime, request_id: str) -> Submitted:
     """/submit: Bitrecs' /submit order, then the agent is stored in `screening_1`. Raises `Rejected`."""
     facts = await _facts(core, submission, now)
+    facts.family = "bitrecs.submit"
     loaders: dict[str, Loader] = {
         "nonce": _consume_nonce,
         "gist": _load_gist,
@@ -220,11 +233,7 @@ async def submit(core: Core, *, submission: Submission, now: datetime, request_i
             await tx.run(st.INSERT_AGENT, values)
     except UniqueViolation as exc:
         # Another submit of the same hotkey or gist won the race: answer as its gate would have.
-        gate = "gist_used" if "gist" in str(exc).lower() else "hotkey_used"
-        facts.gist_used, facts.hotkey_used = gate == "gist_used", gate == "hotkey_used"
-        verdict = gates.judge(submission, facts, family="bitrecs.submit", start=gate, stop="banned")
-        assert verdict.rejection is not None
-        raise Rejected(verdict.rejection) from None
+        _raise_used("bitrecs.submit", submission, facts, gist="gist" in str(exc).lower())
     log.info(
         "bitrecs.submitted", agent_id=str(agent_id), hotkey=submission.hotkey, gist_id=submission.gist_id
     )

@@ -112,7 +112,7 @@ ADMISSION_FACTS = select(
 INSERT_AGENT = insert(A)
 
 RECENT_TEMPLATES = (
-    select(A.c.id, A.c.system_prompt_template, A.c.user_prompt_template)
+    select(A.c.id, A.c.miner_hotkey, A.c.gist_id, A.c.system_prompt_template, A.c.user_prompt_template)
     .order_by(A.c.created_at.desc())
     .limit(bindparam("limit"))
 )

@@ -75,6 +75,7 @@ class BitrecsFacts:
     hotkey_used: bool
     gist_used: bool
     similarity_threshold: float
+    family: str = "bitrecs.check"
     nonce_fresh: bool | None = None
     gist: Gist | None = None
     gist_error: str | None = None
