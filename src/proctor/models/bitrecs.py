@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, String, Text
+from sqlalchemy import BigInteger, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from proctor.storage.base import Base, JSONType, utcnow
@@ -74,6 +74,14 @@ class BitrecsEvaluation(Base):
         Index("ix_bitrecs_evaluations_owner_status", "validator_hotkey", "status"),
         Index("ix_bitrecs_evaluations_status_expiry", "status", "lease_expires_at"),
         Index("ix_bitrecs_evaluations_agent", "agent_id"),
+        # One running evaluation per validator, whatever two of its requests race.
+        Index(
+            "uq_bitrecs_evaluations_one_running",
+            "validator_hotkey",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

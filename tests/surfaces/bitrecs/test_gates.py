@@ -271,3 +271,22 @@ async def test_body_shape_errors_are_422_and_never_500(bitrecs: Bitrecs) -> None
         "/check", content=b"\xff not json", headers={"content-type": "application/json"}
     )
     assert response.status_code in (400, 422)
+
+
+async def test_check_and_submit_share_a_per_ip_limit(
+    bitrecs_settings: Any, github: support.FakeGitHub, registry_file: Any
+) -> None:
+    from tests.conftest import running_app
+
+    async with running_app(bitrecs_settings(bitrecs_rate_limit="2/minute")) as (app, client):
+        b = Bitrecs(client, app.state.proctor, github, registry_file)
+        gist_id, gist = b.gist(BOB)
+        values = support.body(BOB, "octo", gist_id, gist)
+        assert (await b.check(values)).status_code == 200
+        assert (await b.submit(BOB, values)).status_code == 400  # no commitment yet; counted all the same
+        response = await b.check(values)
+        assert (response.status_code, response.json()) == (
+            429,
+            {"error": "Rate limit exceeded: 2 per 1 minute"},
+        )
+        assert response.headers["retry-after"]

@@ -280,3 +280,22 @@ async def test_validator_registration_rules(bitrecs: Bitrecs) -> None:
         "/validator/heartbeat", json={}, headers={"Authorization": "Bearer nope"}
     )
     assert response.status_code == 422
+
+
+async def test_racing_requests_of_one_validator_get_one_evaluation(bitrecs: Bitrecs) -> None:
+    import asyncio
+
+    b = bitrecs
+    await b.submit_valid(BOB)
+    await b.submit_valid(
+        CHARLIE,
+        system_prompt_template="Short on {{current_date}}.",
+        user_prompt_template="Pick {{num_recs}}.",
+    )
+    headers = await screener(b, "screener-1-1")
+    answers = await asyncio.gather(
+        *(b.http.post("/validator/request-evaluation", json={}, headers=headers) for _ in range(4))
+    )
+    granted = [a for a in answers if a.status_code == 200 and a.json() is not None]
+    assert len(granted) == 1
+    assert sorted(a.status_code for a in answers) == [200, 409, 409, 409]

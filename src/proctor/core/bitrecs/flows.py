@@ -439,12 +439,30 @@ async def request_evaluation(core: Core, *, session: Session, now: datetime) -> 
     plan = st.VALIDATE if group == "validator" else st.SCREEN
     needed = core.settings.bitrecs_evals_per_agent if group == "validator" else 1
     evaluation_id = uuid.uuid4()
+    try:
+        return await _claim_evaluation(core, session, plan, agent_status, group, needed, evaluation_id, now)
+    except UniqueViolation:  # a concurrent request of the same validator claimed first
+        raise Conflict(ONE_AT_A_TIME) from None
+
+
+ONE_AT_A_TIME = (
+    "This validator is already running an evaluation, and validators may only run one evaluation at a time."
+)
+
+
+async def _claim_evaluation(
+    core: Core,
+    session: Session,
+    plan: leases.ClaimPlan,
+    agent_status: str,
+    group: str,
+    needed: int,
+    evaluation_id: uuid.UUID,
+    now: datetime,
+) -> Assigned | None:
     async with core.db.transaction() as tx:
         if await tx.one(st.HELD_EVALUATION, {"owner": session.owner}) is not None:
-            raise Conflict(
-                "This validator is already running an evaluation, and validators may only run one "
-                "evaluation at a time."
-            )
+            raise Conflict(ONE_AT_A_TIME)
         claimed = await leases.claim(
             tx,
             plan,

@@ -1,8 +1,8 @@
 """bitrecs agents, evaluations, runs, sessions, api keys, system flags
 
-Revision ID: 0fa2826c0fac
+Revision ID: c90810ba03c6
 Revises: 4c2e9a7d1b35
-Create Date: 2026-12-03 08:17:59.316232
+Create Date: 2026-12-03 08:37:28.082426
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 
 import proctor.storage.base
 
-revision = "0fa2826c0fac"
+revision = "c90810ba03c6"
 down_revision = "4c2e9a7d1b35"
 branch_labels = None
 depends_on = None
@@ -126,6 +126,13 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_bitrecs_evaluations_status_expiry", ["status", "lease_expires_at"], unique=False
         )
+        batch_op.create_index(
+            "uq_bitrecs_evaluations_one_running",
+            ["validator_hotkey"],
+            unique=True,
+            sqlite_where=sa.text("status = 'running'"),
+            postgresql_where=sa.text("status = 'running'"),
+        )
 
     op.create_table(
         "bitrecs_sessions",
@@ -167,6 +174,11 @@ def downgrade() -> None:
 
     op.drop_table("bitrecs_sessions")
     with op.batch_alter_table("bitrecs_evaluations", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_bitrecs_evaluations_one_running",
+            sqlite_where=sa.text("status = 'running'"),
+            postgresql_where=sa.text("status = 'running'"),
+        )
         batch_op.drop_index("ix_bitrecs_evaluations_status_expiry")
         batch_op.drop_index("ix_bitrecs_evaluations_owner_status")
         batch_op.drop_index("ix_bitrecs_evaluations_agent")
