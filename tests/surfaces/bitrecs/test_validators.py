@@ -299,3 +299,23 @@ async def test_racing_requests_of_one_validator_get_one_evaluation(bitrecs: Bitr
     granted = [a for a in answers if a.status_code == 200 and a.json() is not None]
     assert len(granted) == 1
     assert sorted(a.status_code for a in answers) == [200, 409, 409, 409]
+
+
+async def test_read_routes(bitrecs: Bitrecs) -> None:
+    b = bitrecs
+    key = {"X-API-Key": await flows.issue_api_key(b.state.core, name="reader", now=utcnow())}
+    await validator(b, ALICE)
+    connected = (await b.http.get("/validator/connected-validators-info")).json()
+    assert [c["hotkey"] for c in connected] == [ALICE.ss58_address]
+    constants = (await b.http.get("/scoring/constants", headers=key)).json()
+    assert constants["NUM_EVALS_PER_AGENT"] == 3 and constants["SCREENER_1_THRESHOLD"] == 0.3
+    sets = (await b.http.get("/scoring/latest-set-info", headers=key)).json()
+    assert sets["screener_1"] == ["bitrecs_basic_daily"]
+    info = (await b.http.get("/scoring/screener-info", headers=key)).json()
+    assert info["submissions_enabled"] is True and info["connected_validators"] == [ALICE.ss58_address]
+    for params in ({"agent_id": "not-a-uuid"}, {"hotkey": DAVE.ss58_address}):
+        response = await b.http.get("/agent/get-gist-info", params=params, headers=key)
+        assert (response.status_code, response.json()) == (404, {"detail": "Agent not found"})
+    assert (await b.http.get("/scoring/latest", headers={"X-API-Key": "nope"})).status_code == 401
+    await flows.revoke_api_key(b.state.core, name="reader", now=utcnow())
+    assert (await b.http.get("/scoring/constants", headers=key)).status_code == 401

@@ -735,11 +735,29 @@ async def screener_info(core: Core, *, now: datetime) -> dict[str, Any]:
     async with core.db.transaction() as tx:
         counts = {r[0]: int(r[1]) for r in await tx.all(st.COUNT_BY_STATUS)}
         sessions = await tx.all(st.LIVE_SESSIONS, {"alive_after": alive_after})
+    flags = await submissions_status(core)
     return {
+        "submissions_enabled": flags["submissions_enabled"],
         "agents_by_status": counts,
         "connected_screeners": sorted(s.owner for s in sessions if s.role != "validator"),
         "connected_validators": sorted(s.owner for s in sessions if s.role == "validator"),
     }
+
+
+async def connected(core: Core, *, now: datetime) -> list[dict[str, Any]]:
+    """Every live validator and screener session (Bitrecs' `connected-validators-info`)."""
+    alive_after = now - timedelta(seconds=core.settings.bitrecs_heartbeat_timeout_seconds)
+    async with core.db.transaction() as tx:
+        sessions = await tx.all(st.LIVE_SESSIONS, {"alive_after": alive_after})
+    return [
+        {
+            "name": s.owner,
+            "hotkey": s.owner,
+            "time_connected": s.created_at.isoformat(),
+            "time_last_heartbeat": s.last_heartbeat_at.isoformat(),
+        }
+        for s in sorted(sessions, key=lambda s: (s.created_at, s.owner))
+    ]
 
 
 async def agent_gist(core: Core, *, agent_id: str | None, hotkey: str | None, gist_id: str | None) -> Any:

@@ -192,6 +192,12 @@ async def disconnect(body: wire.Disconnect, request: Request, session: SessionDe
     return {}
 
 
+@validator.get("/connected-validators-info")
+async def connected_validators_info(request: Request) -> list[dict[str, Any]]:
+    """Connected validators and screeners, with their last heartbeat."""
+    return await flows.connected(core_of(request), now=utcnow())
+
+
 # --- the API-key read routes -------------------------------------------------------------------------------
 
 
