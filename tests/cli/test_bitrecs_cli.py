@@ -3,16 +3,16 @@ pausing and resuming it; `proctor admin bitrecs-keys issue`."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from proctor.cli.main import app
 from tests.conftest import REGISTRY
 from tests.support import bitrecs as support
 from tests.support.server import ServerProcess
@@ -26,14 +26,17 @@ def github() -> Iterator[support.FakeGitHub]:
     fake.stop()
 
 
-def proctor(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "proctor", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def proctor(env: dict[str, str], *args: str) -> Ran:
+    """The `proctor` command in-process (the server it talks to is a real process)."""
+    result = CliRunner().invoke(app, list(args), env=env)
+    return Ran(result.exit_code, result.stdout, result.stderr)
 
 
 def test_check_submit_pause_resume_and_keys(

@@ -28,7 +28,10 @@ from proctor.errors import ProctorError
 from proctor.storage.base import utcnow
 
 app = typer.Typer(help="Bitrecs miner: check or submit a gist-hosted agent.", no_args_is_help=True)
-submissions_app = typer.Typer(help="Pause, resume or show submissions (every surface).", no_args_is_help=True)
+submissions_app = typer.Typer(
+    help="Pause, resume or show submissions (the system flag Bitrecs' /check and /submit obey).",
+    no_args_is_help=True,
+)
 keys_app = typer.Typer(help="Bitrecs read-API keys (X-API-Key).", no_args_is_help=True)
 T = TypeVar("T")
 
