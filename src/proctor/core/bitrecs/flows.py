@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import re
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 import structlog
+from sqlalchemy import delete, insert, select, update
 
 from proctor.auth.verifier import is_valid_ss58, verify_signature
 from proctor.core import leases
@@ -33,6 +36,7 @@ from proctor.core.bitrecs import artifact as artifacts
 from proctor.core.bitrecs import scoring
 from proctor.core.bitrecs import statements as st
 from proctor.core.bitrecs.gist import GistUnavailable, source_for
+from proctor.core.cache import TTLCache
 from proctor.core.context import Core
 from proctor.core.submissions import gates
 from proctor.core.submissions.bitrecs import BitrecsFacts, SimilarAgent, Submission
@@ -245,8 +249,6 @@ async def submit(core: Core, *, submission: Submission, now: datetime, request_i
 
 async def set_submissions(core: Core, *, enabled: bool, reason: str, now: datetime) -> None:
     """Pause or resume submissions (the `submissions_enabled` system flag)."""
-    from sqlalchemy import delete, insert
-
     async with core.db.transaction() as tx:
         await tx.run(delete(st.F).where(st.F.c.key == "submissions_enabled"))
         await tx.run(
@@ -257,8 +259,6 @@ async def set_submissions(core: Core, *, enabled: bool, reason: str, now: dateti
 
 
 async def submissions_status(core: Core) -> dict[str, Any]:
-    from sqlalchemy import select
-
     async with core.db.transaction() as tx:
         row = await tx.one(select(st.F).where(st.F.c.key == "submissions_enabled"))
     if row is None:
@@ -360,8 +360,6 @@ async def register_screener(core: Core, *, name: str, password: str, ip: str, no
 
 
 def _same_secret(a: str, b: str) -> bool:
-    import hmac
-
     return hmac.compare_digest(a.encode(), b.encode())
 
 
@@ -479,8 +477,6 @@ async def _claim_evaluation(
         if claimed is None:
             return None
         runs = [(uuid.uuid4(), problem) for problem in _problems(core, group)]
-        from sqlalchemy import insert
-
         await tx.run(
             insert(st.R).values(
                 [
@@ -715,8 +711,6 @@ async def reap(core: Core, now: datetime | None = None) -> int:
 
 
 def _utcnow() -> datetime:
-    from datetime import UTC
-
     return datetime.now(UTC)
 
 
@@ -783,10 +777,6 @@ def _uuid(value: str) -> uuid.UUID:
 
 async def issue_api_key(core: Core, *, name: str, now: datetime) -> str:
     """A new `X-API-Key` for the read routes; shown once, stored as its SHA-256."""
-    import secrets
-
-    from sqlalchemy import insert
-
     key = "brk_" + secrets.token_urlsafe(32)
     async with core.db.transaction() as tx:
         await tx.run(
@@ -796,8 +786,6 @@ async def issue_api_key(core: Core, *, name: str, now: datetime) -> str:
 
 
 async def revoke_api_key(core: Core, *, name: str, now: datetime) -> int:
-    from sqlalchemy import update
-
     t = st.K
     async with core.db.transaction() as tx:
         count = await tx.run(
@@ -809,9 +797,6 @@ async def revoke_api_key(core: Core, *, name: str, now: datetime) -> int:
 
 async def api_key_valid(core: Core, *, key: str) -> bool:
     """Whether `key` is a live read-API key (answers are kept 5 s per process)."""
-    from sqlalchemy import select
-
-    from proctor.core.cache import TTLCache
 
     if not key or len(key) > 200:
         return False
