@@ -290,3 +290,17 @@ async def test_check_and_submit_share_a_per_ip_limit(
             {"error": "Rate limit exceeded: 2 per 1 minute"},
         )
         assert response.headers["retry-after"]
+
+
+async def test_the_open_registry_needs_no_commitment_or_uid(
+    bitrecs_settings: Any, github: support.FakeGitHub, registry_file: Any
+) -> None:
+    from tests.conftest import running_app
+    from tests.support.signing import FERDIE
+
+    async with running_app(bitrecs_settings(registry="open")) as (app, client):
+        b = Bitrecs(client, app.state.proctor, github, registry_file)
+        gist_id, gist = b.gist(FERDIE)
+        values = support.body(FERDIE, "octo", gist_id, gist)
+        response = await b.submit(FERDIE, values)
+        assert response.status_code == 201, response.text
