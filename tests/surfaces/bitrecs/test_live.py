@@ -112,3 +112,73 @@ async def test_two_servers_racing_one_hotkey_accept_exactly_one(
     async with httpx.AsyncClient(timeout=30) as client:
         response = await client.post(first.base_url + "/check", json=values)
     assert response.status_code == 400
+
+
+async def test_each_gate_answers_bitrecs_status_and_body_over_the_wire(
+    start_server: Callable[[dict[str, str]], ServerProcess],
+    server_env: dict[str, str],
+    database_url: str,
+    github: support.FakeGitHub,
+    registry_file: Path,
+) -> None:
+    from tests.support.signing import ALICE, DAVE
+
+    good_id, good = github.add("octo", support.artifact(BOB.ss58_address))
+    _commit(registry_file, BOB.ss58_address, "0" * 40 + ":" + "0" * 64)  # not this gist's commitment
+    server = start_server(_env(server_env, database_url, github))
+    values = support.body(BOB, "octo", good_id, good)
+
+    def gist(signer: Any = BOB, **overrides: Any) -> dict[str, str]:
+        gist_id, g = github.add("octo", support.artifact(signer.ss58_address, **overrides))
+        return support.body(signer, "octo", gist_id, g)
+
+    check_cases: list[tuple[dict[str, str], int, dict[str, Any]]] = [
+        ({**values, "signature": "ab" * 64}, 400, {"detail": "Invalid signature for submission"}),
+        (
+            gist(ALICE),
+            400,
+            {
+                "detail": "Hotkey belongs to a whitelisted validator and cannot be used for agent "
+                "submission. Please register a new hotkey"
+            },
+        ),
+        (gist(DAVE), 400, {"detail": "Hotkey not registered on subnet"}),
+        (
+            support.body(BOB, "octo", "f" * 32, good),
+            400,
+            {
+                "error": "Failed to fetch gist: Gist not found on GitHub "
+                "(check the gist id and GitHub account)"
+            },
+        ),
+        (gist(agent_id="x"), 400, {"error": "agent_id must not be set by the client"}),
+        (gist(version_num="2"), 400, {"error": "version_num must be 1"}),
+        (gist(model="m:free"), 400, {"error": "Free models are not supported"}),
+        (
+            support.body(BOB, "octo", good_id, good, created_at="2020-01-01T00:00:00+00:00"),
+            400,
+            {"error": "created_at timestamp does not match Gist creation time"},
+        ),
+        (
+            gist(miner_hotkey=CHARLIE.ss58_address),
+            400,
+            {"error": "Miner hotkey in submission does not match miner hotkey in artifact"},
+        ),
+    ]
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+        for body, status, expected in check_cases:
+            response = await client.post("/check", json=body)
+            assert (response.status_code, response.json()) == (status, expected)
+        submit_cases = [
+            (support.transport(BOB, values, ts=1), {"detail": "Invalid or expired timestamp"}),
+            (support.transport(BOB, values, version="9.9.9"), {"detail": "Invalid transport signature"}),
+            (
+                support.transport(BOB, values),
+                {"error": "Commitment to chain is not valid for this submission"},
+            ),
+        ]
+        for headers, expected in submit_cases:
+            response = await client.post("/submit", json=values, headers=headers)
+            assert (response.status_code, response.json()) == (400, expected)
+        assert (await client.post("/check", json=values)).status_code == 200
+    assert await _agents(database_url) == 0
