@@ -304,3 +304,19 @@ async def test_the_open_registry_needs_no_commitment_or_uid(
         values = support.body(FERDIE, "octo", gist_id, gist)
         response = await b.submit(FERDIE, values)
         assert response.status_code == 201, response.text
+
+
+async def test_a_replayed_submit_nonce_is_refused_through_redis(
+    bitrecs_settings: Any, github: support.FakeGitHub, registry_file: Any, redis_url: str
+) -> None:
+    from tests.conftest import running_app
+
+    async with running_app(bitrecs_settings(redis_url=redis_url)) as (app, client):
+        b = Bitrecs(client, app.state.proctor, github, registry_file)
+        gist_id, gist = b.gist(BOB)
+        values = support.body(BOB, "octo", gist_id, gist)
+        headers = support.transport(BOB, values)
+        first = await b.submit(BOB, values, headers)  # no commitment yet: refused, but the nonce is spent
+        assert first.json() == {"error": "Commitment to chain is not valid for this submission"}
+        again = await b.submit(BOB, values, headers)
+        assert (again.status_code, again.json()) == (400, {"detail": "Nonce has already been used"})
