@@ -23,7 +23,7 @@ from bittensor_wallet import Keypair
 from rich.table import Table
 from tests.support.bitrecs import FakeGitHub, artifact
 
-from bench._common import LocalServer, console, server_seconds
+from bench._common import LocalServer, console, cpu_seconds, server_seconds
 from proctor.surfaces.bitrecs.client import created_at_text, submission_body
 
 MINER = Keypair.create_from_uri("//Bob")
@@ -96,13 +96,17 @@ async def main() -> None:
                 env["PROCTOR_DATABASE_URL"] = args.database_url
             with LocalServer(env=env, neurons=neurons) as server:
                 for clients in (1, 4):
+                    assert server.proc is not None
+                    cpu_before = cpu_seconds(server.proc.pid)
                     r = await run_case(server.url, body, args.requests, clients)
+                    cpu = (cpu_seconds(server.proc.pid) - cpu_before) / (len(r["client"]) + 1) * 1000
                     table.add_row(
                         label,
                         str(clients),
                         str(len(r["client"])),
                         str(r["errors"]),
                         *(f"{pct(r[k], p):.1f} ms" for k in ("client", "server") for p in (50, 95)),
+                        f"{cpu:.1f} ms",
                     )
                     if r["server"]:
                         console.print(

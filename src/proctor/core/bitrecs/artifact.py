@@ -258,6 +258,11 @@ def _encoding() -> Any:
     return bpe_openai.get_encoding("o200k_base")
 
 
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    return Environment(autoescape=False)  # only parses; nothing is ever rendered
+
+
 def token_count(text: str) -> int:
     return len(_encoding().encode(text))
 
@@ -326,7 +331,7 @@ def template_violation(agent: Artifact, raw: str, *, allowed_providers: tuple[st
                 f"Found {len(skus)} potential hardcoded SKUs in the prompt templates. "
                 f"Hardcoded SKUs are not allowed in the templates. {skus}"
             )
-    env = Environment(autoescape=False)
+    env = _environment()
     trees: list[nodes.Template] = []
     for name, template in (
         ("system_prompt_template", agent.system_prompt_template),
