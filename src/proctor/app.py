@@ -38,6 +38,7 @@ SURFACES: dict[str, str] = {
     "claims": "proctor.surfaces.claims.router",
     "compute": "proctor.surfaces.compute.router",
     "dashboard": "proctor.surfaces.dashboard.router",
+    "bitrecs": "proctor.surfaces.bitrecs.router",
 }
 
 

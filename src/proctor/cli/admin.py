@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from proctor.cli import compute, epochs
+from proctor.cli import bitrecs, compute, epochs
 from proctor.cli.common import console, err_console, ok, run_in_transaction, settings_from
 from proctor.core.identity import service as identity_service
 from proctor.core.suites import service as suite_service
@@ -28,6 +28,8 @@ app.add_typer(epochs.app, name="epoch")
 # The compute marketplace's operator commands, also under `proctor admin` where operators look first.
 app.add_typer(compute.miners_app, name="compute-miners")
 app.add_typer(compute.clients_app, name="compute-clients")
+app.add_typer(bitrecs.submissions_app, name="submissions")
+app.add_typer(bitrecs.keys_app, name="bitrecs-keys")
 
 MAX_SUITE_FILE_BYTES = 256 * 1024 * 1024
 

@@ -1,6 +1,14 @@
 """ORM models. Importing this package registers every table on `Base.metadata` (Alembic needs that)."""
 
 from proctor.models.agents import Agent, AgentVersion, MinerCooldown, SubmissionEvent
+from proctor.models.bitrecs import (
+    BitrecsAgent,
+    BitrecsApiKey,
+    BitrecsEvaluation,
+    BitrecsEvaluationRun,
+    BitrecsSession,
+    SystemFlag,
+)
 from proctor.models.compute import ComputeAssignment, ComputeClient, ComputeEarning, ComputeJob, ComputeMiner
 from proctor.models.credentials import InferenceCredential, InferencePreference
 from proctor.models.evaluations import EvaluationRun, RunProblemResult, TopHistory, ValidatorState, WorkItem
@@ -19,6 +27,11 @@ __all__ = [
     "Agent",
     "AgentVersion",
     "AuthSession",
+    "BitrecsAgent",
+    "BitrecsApiKey",
+    "BitrecsEvaluation",
+    "BitrecsEvaluationRun",
+    "BitrecsSession",
     "Base",
     "ComputeAssignment",
     "ComputeClient",
@@ -39,6 +52,7 @@ __all__ = [
     "RewardLeaf",
     "RunProblemResult",
     "SubmissionEvent",
+    "SystemFlag",
     "Suite",
     "TopHistory",
     "ValidatorState",
