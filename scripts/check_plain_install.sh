@@ -19,7 +19,12 @@ PROCTOR_DATA_DIR="$work/data" "$bin" serve --port "$port" >"$work/serve.log" 2>&
 server=$!
 for _ in $(seq 1 100); do
     if "$work/venv/bin/python" -c "import httpx,sys; sys.exit(httpx.get('http://127.0.0.1:$port/health').status_code != 200)" 2>/dev/null; then
-        echo "plain install: proctor --help, miner, validator and serve /health all work"
+        # The dashboard's templates and static files are package data: a page and its stylesheet.
+        for path in / /dashboard/static/dashboard.css; do
+            "$work/venv/bin/python" -c "import httpx,sys; sys.exit(httpx.get('http://127.0.0.1:$port$path').status_code != 200)" \
+                || { cat "$work/serve.log"; echo "plain install: $path did not answer 200" >&2; exit 1; }
+        done
+        echo "plain install: proctor --help, miner, validator, serve /health and the dashboard all work"
         exit 0
     fi
     sleep 0.2

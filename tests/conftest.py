@@ -3,6 +3,13 @@ real server processes."""
 
 from __future__ import annotations
 
+import os
+
+# pytest-xdist workers start with COLUMNS=80, which Rich consoles created at import time keep; the CLI
+# tests give their width per invocation instead.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path

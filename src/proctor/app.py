@@ -37,6 +37,8 @@ SURFACES: dict[str, str] = {
     "pool": "proctor.surfaces.pool.router",
     "claims": "proctor.surfaces.claims.router",
     "compute": "proctor.surfaces.compute.router",
+    "dashboard": "proctor.surfaces.dashboard.router",
+    "bitrecs": "proctor.surfaces.bitrecs.router",
 }
 
 

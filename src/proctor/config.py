@@ -98,7 +98,10 @@ class Settings(BaseSettings):
     # holding the lock file `<data_dir>/jobs.lock` (taken over by its replacement if it dies).
     workers: int = Field(1, ge=1, le=64)
 
-    surfaces: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["oro"])
+    surfaces: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["oro", "dashboard"])
+    # The web dashboard (surface `dashboard`, at / and /dashboard/*): while a replica has pages open it
+    # polls the shared database this often for live events (runs claimed, progress, completions, epochs).
+    dashboard_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     # PostgreSQL connections per process. Overflow connections are opened and closed per checkout, so
     # the steady pool is the larger part (a 10 + 20 split reconnected 1,308 times in one 3,000-request
     # compute bench); beyond pool + overflow a request waits for a connection (then 503).
@@ -149,6 +152,39 @@ class Settings(BaseSettings):
     epoch_scores: str = ""  # snapshot file or http(s) URL; empty: proctor's own (ORO top policy)
     epoch_scores_max_mb: int = Field(default=512, ge=1)
     epoch_scores_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Bitrecs (SN122) gated gist submissions, screening and validators (reference bitrecs-and-aitbc Part 1).
+    bitrecs_version: str = "2.0.2"  # the server version /submit's transport signature names (the CLI's)
+    bitrecs_rate_limit: str = "30/minute"  # /check and /submit, per client IP
+    bitrecs_min_validators: int = Field(default=3, ge=0)  # connected validators needed to submit; 0: off
+    bitrecs_artifacts_per_interval: int = Field(default=50, ge=1)  # global submission rate …
+    bitrecs_artifact_interval_seconds: int = Field(default=3600, ge=1)  # … per this window
+    bitrecs_timestamp_skew_seconds: int = Field(default=300, ge=1)  # /submit's X-Timestamp window
+    bitrecs_allowed_providers: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["CHUTES"])
+    bitrecs_similarity_threshold: float = Field(default=0.98, ge=0, le=1)  # template similarity: 409 at/above
+    bitrecs_yaml_max_bytes: int = Field(default=1024 * 1024, ge=1024)  # a gist larger than this is refused
+    github_api_url: str = "https://api.github.com"
+    gist_raw_url: str = "https://gist.githubusercontent.com"
+    github_token: str = ""  # optional: raises GitHub's anonymous rate limit
+    github_timeout_seconds: float = Field(default=10.0, gt=0)
+    github_cache_seconds: float = Field(default=30.0, ge=0)  # gist metadata and text kept this long
+    bitrecs_screener_password: str = ""  # register-as-screener; empty: screeners cannot register
+    bitrecs_heartbeat_timeout_seconds: int = Field(default=60, ge=1)  # silent longer: session and runs end
+    bitrecs_screener_1_threshold: float = 0.3
+    bitrecs_screener_2_threshold: float = 0.4
+    bitrecs_prune_threshold: float = 0.9  # screener 2 must also reach top final score × this
+    bitrecs_evals_per_agent: int = Field(default=3, ge=1)  # NUM_EVALS_PER_AGENT
+    bitrecs_max_total_evals_factor: int = Field(default=3, ge=1)  # runaway cap: evals_per_agent × this
+    bitrecs_screener_1_problems: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["bitrecs_basic_daily"]
+    )
+    bitrecs_screener_2_problems: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["safe", "haystack", "qos"]
+    )
+    bitrecs_validator_problems: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["predict", "prompt", "reason", "sku"]
+    )
+    bitrecs_subset_weighting: str = "linear"  # winner-takes-all subset weight: linear | exponential
+    bitrecs_reaper_interval_seconds: float = Field(default=5.0, ge=0)  # dead sessions' evaluations; 0: off
 
     @classmethod
     def settings_customise_sources(
@@ -165,7 +201,16 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
         return tuple(sources)
 
-    @field_validator("admin_hotkeys", "surfaces", "trusted_proxies", mode="before")
+    @field_validator(
+        "admin_hotkeys",
+        "surfaces",
+        "trusted_proxies",
+        "bitrecs_allowed_providers",
+        "bitrecs_screener_1_problems",
+        "bitrecs_screener_2_problems",
+        "bitrecs_validator_problems",
+        mode="before",
+    )
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         # Environment variables carry lists as "a,b,c" or as JSON ('["a","b"]').
@@ -181,7 +226,9 @@ class Settings(BaseSettings):
         from limits import parse
 
         for name, value in self.model_dump().items():
-            if name.startswith(("rate_limit_", "compute_rate_limit_")) and isinstance(value, str):
+            if name.startswith(("rate_limit_", "compute_rate_limit_", "bitrecs_rate_limit")) and isinstance(
+                value, str
+            ):
                 try:
                     parse(value)
                 except ValueError as exc:

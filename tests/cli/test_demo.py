@@ -34,8 +34,9 @@ def test_the_demo_reaches_an_eligible_agent_on_a_fresh_folder_and_reuses_it(tmp_
     assert first.returncode == 0, first.stdout + first.stderr
     out = first.stdout
     assert "demo-agent is ELIGIBLE" in out and "final score 0.875" in out
-    for link in ("/v1/public/leaderboard", "/v1/public/top", "/problems", "/docs"):
+    for link in ("/v1/public/leaderboard", "/v1/public/top", "/problems", "/docs", "/dashboard/agents/"):
         assert f"http://127.0.0.1:{port}" in out and link in out
+    assert out.index(f"dashboard: http://127.0.0.1:{port}/") < out.index("submits the sample agent")
     assert "alice" in out and "charlie" in out and "✓ accepted" in out
     assert elapsed < DEMO_BOUND_SECONDS
     assert (data_dir / MARKER).exists() and (data_dir / "server.log").exists()

@@ -111,14 +111,72 @@ async def compute_harness(world: World) -> Harness:
     return harness
 
 
-HARNESSES = {"evaluation_run": evaluation_harness, "compute_job": compute_harness}
+async def bitrecs_harness(world: World) -> Harness:
+    from proctor.core.bitrecs import flows as bitrecs_flows
+    from proctor.core.bitrecs import statements as bitrecs_statements
+
+    async def add_work(n: int) -> None:
+        async with world.core.db.transaction() as tx:
+            for _ in range(n):
+                await tx.run(bitrecs_statements.INSERT_AGENT, bitrecs_agent(uuid.uuid4(), T0))
+
+    async def claim(owner: str, now: datetime) -> Any:
+        session = bitrecs_flows.Session(token_sha256="t", owner=owner, role="screener_1")
+        assigned = await bitrecs_flows.request_evaluation(world.core, session=session, now=now)
+        return None if assigned is None else uuid.UUID(assigned.evaluation_id)
+
+    return Harness(
+        kind=bitrecs_statements.EVALUATIONS,
+        add_work=add_work,
+        claim=claim,
+        owners=lambda n: [f"screener-1-{uuid.uuid4().int % 10**8}" for _ in range(n)],
+        outcome={"score": 0.5},
+    )
+
+
+def bitrecs_agent(agent_id: uuid.UUID, now: datetime) -> dict[str, Any]:
+    """A Bitrecs agent waiting for screener 1 (the gist's facts do not matter to the lease engine)."""
+    return {
+        **dict.fromkeys(("miner_uid", "screener_1_score", "screener_2_score", "final_score")),
+        **dict.fromkeys(("active_count", "success_count", "total_count"), 0),
+        "id": agent_id,
+        "miner_hotkey": f"hk-{agent_id.hex}",
+        "gist_id": agent_id.hex,
+        "github_account": "octo",
+        "commit_sha": "c" * 40,
+        "content_sha256": "0" * 64,
+        "block": 1,
+        "name": "agent",
+        "version_num": 1,
+        "status": "screening_1",
+        "provider": "CHUTES",
+        "model": "m",
+        "system_prompt_template": "{{ persona }}",
+        "user_prompt_template": "{{ num_recs }}",
+        "sampling_params": {"temperature": 0.2},
+        "fewshot_examples": [],
+        "request_id": str(agent_id),
+        "created_at": now,
+    }
+
+
+HARNESSES = {
+    "evaluation_run": evaluation_harness,
+    "compute_job": compute_harness,
+    "bitrecs_evaluation": bitrecs_harness,
+}
 
 
 @pytest.fixture(params=sorted(HARNESSES))
 async def setup(
     request: pytest.FixtureRequest, database_url: str, tmp_path: Path
 ) -> AsyncIterator[tuple[World, Harness]]:
-    overrides = {"eval_lease_seconds": LEASE, "compute_heartbeat_timeout_seconds": LEASE, "db_pool_size": 30}
+    overrides = {
+        "eval_lease_seconds": LEASE,
+        "compute_heartbeat_timeout_seconds": LEASE,
+        "bitrecs_heartbeat_timeout_seconds": LEASE,
+        "db_pool_size": 30,
+    }
     async for world in make_world(database_url, tmp_path, **overrides):
         yield world, await HARNESSES[request.param](world)
 

@@ -19,7 +19,9 @@ CI = os.environ.get("CI", "").lower() == "true"
 PG_HOST = os.environ.get("PROCTOR_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("PROCTOR_TEST_PG_PORT", "5432"))
 PG_USERS = [u for u in [os.environ.get("PROCTOR_TEST_PG_USER"), "postgres", "root"] if u]
-REDIS_URL = os.environ.get("PROCTOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Each pytest-xdist worker gets its own Redis database (15, 14, …), flushed when its session starts.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+REDIS_URL = os.environ.get("PROCTOR_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - _WORKER % 8}")
 
 
 def blocking(coro: Coroutine[Any, Any, T]) -> T:

@@ -17,7 +17,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proctor.app import SchemaOutOfDate, prepare_database
-from proctor.cli import compute, epochs
+from proctor.cli import bitrecs, compute, epochs
 from proctor.cli.common import console, err_console, ok, run_in_transaction, settings_from
 from proctor.config import Settings
 from proctor.core.admin import audit
@@ -47,6 +47,8 @@ app.add_typer(epochs.app, name="epoch")
 # The compute marketplace's operator commands, also under `proctor admin` where operators look first.
 app.add_typer(compute.miners_app, name="compute-miners")
 app.add_typer(compute.clients_app, name="compute-clients")
+app.add_typer(bitrecs.submissions_app, name="submissions")
+app.add_typer(bitrecs.keys_app, name="bitrecs-keys")
 
 MAX_SUITE_FILE_BYTES = 256 * 1024 * 1024
 

@@ -268,7 +268,9 @@ def print_summary(url: str, version_id: str, state: dict[str, Any], data_dir: Pa
     out.print(table)
     vid = version_id
     links = [
-        ("leaderboard", f"{url}/v1/public/leaderboard"),
+        ("dashboard", f"{url}/"),
+        ("agent page", f"{url}/dashboard/agents/{vid}"),
+        ("leaderboard (JSON)", f"{url}/v1/public/leaderboard"),
         ("top agent", f"{url}/v1/public/top"),
         ("agent status", f"{url}/v1/public/agent-versions/{vid}/status"),
         ("per-problem matrix", f"{url}/v1/public/agent-versions/{vid}/problems"),
@@ -322,6 +324,9 @@ def demo(
         console.print(f"[1/5] importing the sample suite: {import_suite(env, data_dir)}")
         console.print(f"[2/5] starting proctor serve on {url} (log: {data_dir / 'server.log'})")
         server = start_server(env, data_dir, host, port)
+        console.print(
+            f"      [bold]dashboard: {url}/[/bold] (open it to watch the evaluation live)", soft_wrap=True
+        )
         console.print(f"[3/5] miner {MINER_URI} submits the sample agent as {AGENT_NAME!r}")
         version_id = submit_agent(url, console)
         console.print(f"[4/5] validators {' and '.join(VALIDATOR_URIS)} evaluate it")

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from proctor import __version__
-from proctor.cli import admin, claims, compute, demo, miner, validator
+from proctor.cli import admin, bitrecs, claims, compute, demo, miner, validator
 from proctor.cli.common import console, err_console, ok, settings_from
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin.app, name="admin")
+app.add_typer(bitrecs.app, name="bitrecs")
 app.add_typer(claims.app, name="claims")
 app.add_typer(compute.app, name="compute")
 app.add_typer(miner.app, name="miner")

@@ -2,6 +2,14 @@
 
 from proctor.models.admin import AgentVersionElimination, AuditEvent, ValidatorPause, ValidatorSetting
 from proctor.models.agents import Agent, AgentVersion, MinerCooldown, SubmissionEvent
+from proctor.models.bitrecs import (
+    BitrecsAgent,
+    BitrecsApiKey,
+    BitrecsEvaluation,
+    BitrecsEvaluationRun,
+    BitrecsSession,
+    SystemFlag,
+)
 from proctor.models.compute import ComputeAssignment, ComputeClient, ComputeEarning, ComputeJob, ComputeMiner
 from proctor.models.credentials import InferenceCredential, InferencePreference
 from proctor.models.evaluations import EvaluationRun, RunProblemResult, TopHistory, ValidatorState, WorkItem
@@ -24,6 +32,11 @@ __all__ = [
     "ValidatorSetting",
     "AgentVersion",
     "AuthSession",
+    "BitrecsAgent",
+    "BitrecsApiKey",
+    "BitrecsEvaluation",
+    "BitrecsEvaluationRun",
+    "BitrecsSession",
     "Base",
     "ComputeAssignment",
     "ComputeClient",
@@ -44,6 +57,7 @@ __all__ = [
     "RewardLeaf",
     "RunProblemResult",
     "SubmissionEvent",
+    "SystemFlag",
     "Suite",
     "TopHistory",
     "ValidatorState",

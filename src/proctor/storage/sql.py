@@ -236,9 +236,12 @@ def asyncpg_dsn(sqlalchemy_url: str) -> tuple[str, dict[str, Any]]:
 
 
 class SaTx:
-    def __init__(self, conn: AsyncConnection) -> None:  # statements are counted by the engine's event
+    """The executor's interface on SQLAlchemy: a Core connection (SQLite's transactions) or, through
+    `SessionTx`, an ORM session. Statements are counted by the engine's event."""
+
+    def __init__(self, conn: AsyncConnection | AsyncSession) -> None:
         self.conn = conn
-        self.dialect = conn.dialect.name
+        self.dialect = conn.get_bind().dialect.name if isinstance(conn, AsyncSession) else conn.dialect.name
 
     async def _execute(self, statement: ClauseElement, params: Any) -> Any:
         try:
@@ -279,16 +282,8 @@ class SessionTx(SaTx):
     already loaded are not refreshed by these statements: re-read them (`populate_existing`) after."""
 
     def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session)
         self.session = session
-        self.dialect = session.get_bind().dialect.name
-
-    async def _execute(self, statement: ClauseElement, params: Any) -> Any:
-        try:
-            return await self.session.execute(statement, _bound(params))  # type: ignore[call-overload]
-        except IntegrityError as exc:
-            if "unique" in str(exc.orig).lower():
-                raise UniqueViolation(str(exc.orig)) from exc
-            raise
 
 
 # --- the process's database ---------------------------------------------------------------------------------

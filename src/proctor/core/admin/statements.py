@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, or_, select, true
+from sqlalchemy import bindparam, exists, or_, select, true
 
 from proctor.models import ValidatorPause
 
@@ -14,3 +14,6 @@ CLAIMS_PAUSED = select(_P.id).where(
     _P.active.is_(true()),
     or_(_P.auto_release_at.is_(None), _P.auto_release_at > bindparam("now", type_=_P.auto_release_at.type)),
 )
+
+# The same test inside the claim statement (`evaluations.statements.CLAIM`): no extra round trip.
+CLAIMS_ARE_PAUSED = exists(CLAIMS_PAUSED)

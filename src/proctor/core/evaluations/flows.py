@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from proctor.core import leases
-from proctor.core.admin.statements import CLAIMS_PAUSED
 from proctor.core.context import Core
 from proctor.core.credentials import service as credential_service
 from proctor.core.credentials.providers import InferenceGrant
@@ -64,45 +63,42 @@ async def claim_work(
     """FIFO claim of the oldest open item this validator has not run; None when there is none.
 
     A validator that already holds a live run gets that run again, lease renewed (or 409 AT_CAPACITY
-    with `eval_claim_returns_held_run` off). While an operator has paused claims there is no new work.
-    The inference token is minted after the claim commits: minting calls the miner's provider, and no
-    lock may wait on the network.
+    with `eval_claim_returns_held_run` off). While an operator has paused claims there is no new work
+    (the claim statement checks the switch). The inference token is minted after the claim commits:
+    minting calls the miner's provider, and no lock may wait on the network.
     """
     rules = policy(core)
     expires = now + timedelta(seconds=rules.lease_seconds)
     repeated = False
+    params = {
+        "validator": validator,
+        "run_id": uuid.uuid4(),
+        "now": now,
+        "expires": expires,
+        "service_versions": _versions(report),
+    }
     async with core.db.transaction() as tx:
         await _seen(core, tx, validator=validator, report=report, now=now, claimed=True)
-        held = await tx.one(st.HELD_RUN, {"validator": validator})
-        if held is not None and held.lease_expires_at > now:
-            if not rules.claim_returns_held_run:
-                raise AtCapacity()
-            run = await leases.renew(
-                tx, RUNS, lease_id=held.id, owner=validator, now=now, seconds=rules.lease_seconds
-            )
-            miner, blob_key, has_credential, repeated = (
-                held.miner_hotkey,
-                held.blob_key,
-                held.has_credential,
-                True,
-            )
-        else:
-            if held is not None:  # its own lapsed run: free it now, not at the next reaper tick
-                await _return_runs(tx, [held], now=now)
-            if await tx.one(CLAIMS_PAUSED, {"now": now}) is not None:
-                return None  # an operator paused claims (ORO answers 204): running leases carry on
-            params = {
-                "validator": validator,
-                "run_id": uuid.uuid4(),
-                "now": now,
-                "expires": expires,
-                "service_versions": _versions(report),
-            }
-            claimed = await leases.claim(tx, st.CLAIM, params=params)
-            if claimed is None and await _reap(tx, now=now):  # a lapsed slot came back
-                claimed = await leases.claim(tx, st.CLAIM, params=params)
-            if claimed is None:
-                return None
+        # The common case first: a validator holding no run gets the next item in one statement.
+        claimed = await leases.claim(tx, st.CLAIM, params=params)
+        if claimed is None:
+            held = await tx.one(st.HELD_RUN, {"validator": validator})
+            if held is not None and held.lease_expires_at > now:
+                if not rules.claim_returns_held_run:
+                    raise AtCapacity()
+                run = await leases.renew(
+                    tx, RUNS, lease_id=held.id, owner=validator, now=now, seconds=rules.lease_seconds
+                )
+                miner, blob_key, has_credential = held.miner_hotkey, held.blob_key, held.has_credential
+                repeated = True
+            else:
+                if held is not None:  # its own lapsed run: free it now, not at the next reaper tick
+                    await _return_runs(tx, [held], now=now)
+                if await _reap(tx, now=now) or held is not None:  # a slot came back
+                    claimed = await leases.claim(tx, st.CLAIM, params=params)
+                if claimed is None:
+                    return None
+        if claimed is not None:
             run, work = claimed.lease, claimed.work
             if work["version_state"] in ("QUEUED", "RECEIVED"):
                 await tx.run(st.VERSION_RUNNING, {"version_id": work["agent_version_id"]})
@@ -429,7 +425,9 @@ async def settle(tx: Tx, item: Any, *, policy: Policy, now: datetime) -> tuple[A
     if item.success_count >= item.required_successes:
         scores = [float(r.validator_score) for r in await tx.all(st.INCLUDED_SCORES, {"item_id": item.id})]
         score = aggregate(scores, policy.aggregation)
-        await tx.run(st.ITEM_CLOSE, {"item_id": item.id, "status": "CLOSED", "now": now, "score": score})
+        closed = await tx.one(
+            st.ITEM_CLOSE, {"item_id": item.id, "status": "CLOSED", "now": now, "score": score}
+        )
         await tx.run(
             st.VERSION_ELIGIBLE,
             {
@@ -447,9 +445,11 @@ async def settle(tx: Tx, item: Any, *, policy: Policy, now: datetime) -> tuple[A
             margin=policy.top_margin,
             now=now,
         )
-        return await tx.one(st.ITEM, {"item_id": item.id}), True
+        return closed, True
     if item.failure_count >= policy.max_failures:
-        await tx.run(st.ITEM_CLOSE, {"item_id": item.id, "status": "DISCARDED", "now": now, "score": None})
+        closed = await tx.one(
+            st.ITEM_CLOSE, {"item_id": item.id, "status": "DISCARDED", "now": now, "score": None}
+        )
         await tx.run(
             st.VERSION_DISCARDED,
             {
@@ -458,7 +458,7 @@ async def settle(tx: Tx, item: Any, *, policy: Policy, now: datetime) -> tuple[A
                 "reason": f"{item.failure_count} validators could not evaluate it",
             },
         )
-        return await tx.one(st.ITEM, {"item_id": item.id}), False
+        return closed, False
     await tx.run(st.VERSION_IDLE, {"version_id": item.agent_version_id, "active": item.active_count})
     return item, False
 

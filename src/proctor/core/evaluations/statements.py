@@ -13,6 +13,7 @@ from sqlalchemy import Table, and_, bindparam, case, exists, func, literal, sele
 from sqlalchemy.dialects import postgresql, sqlite
 
 from proctor.core import leases
+from proctor.core.admin.statements import CLAIMS_ARE_PAUSED
 from proctor.models import (
     AgentVersion,
     EvaluationRun,
@@ -63,6 +64,13 @@ _already_ran = exists().where(
     R.c.status.not_in(("STALE", "CANCELLED")),
 )
 _has_credential = exists().where(C.c.hotkey == V.c.miner_hotkey)
+_held = R.alias("held")
+# The claimer holds a live or lapsed-but-unreaped run: it is answered (or freed) by the claim flow,
+# and no new run is written beside it (one active run per validator is also a unique index).
+_holds_a_run = exists().where(
+    _held.c.validator_hotkey == _p("validator", R.c.validator_hotkey),
+    _held.c.status.in_(ACTIVE_RUN_STATUSES),
+)
 
 CLAIM = leases.ClaimPlan(
     kind=RUNS,
@@ -83,6 +91,8 @@ CLAIM = leases.ClaimPlan(
         W.c.status == "OPEN",
         W.c.success_count + W.c.active_count < W.c.required_successes,
         ~_already_ran,
+        ~_holds_a_run,
+        ~CLAIMS_ARE_PAUSED,  # an operator paused new claims (ORO answers 204); running leases carry on
     )
     .order_by(W.c.queued_at, W.c.id),
     work_values={"active_count": W.c.active_count + 1},
@@ -225,6 +235,7 @@ ITEM_CLOSE = (
         closed_at=_p("now", W.c.closed_at),
         final_score=_p("score", W.c.final_score),
     )
+    .returning(*W.c)
 )
 
 VERSION_ELIGIBLE = (

@@ -37,6 +37,7 @@ class Neuron:
     uid: int | None = None
     validator_permit: bool = False
     stake: float = 0.0
+    commitment: str | None = None  # the hotkey's latest revealed chain commitment (Bitrecs' gist pin)
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,7 @@ def _parse_neuron(entry: Any, position: int) -> Neuron:
             uid=None if uid is None else int(uid),
             validator_permit=bool(entry.get("validator_permit", False)),
             stake=float(entry.get("stake", 0.0)),
+            commitment=None if entry.get("commitment") is None else str(entry["commitment"]),
         )
     except (TypeError, ValueError) as exc:
         raise RegistryError(f"neurons[{position}]: {exc}") from exc
@@ -297,6 +299,14 @@ class Registry:
             banned=banned,
             ban_reason=ban_reason or "",
         )
+
+    def commitment(self, hotkey: str) -> str | None:
+        """The hotkey's revealed commitment as the source reports it (None when unknown or stale)."""
+        snap = self._snapshot
+        if not self.is_fresh() or snap.source is None:
+            return None
+        neuron = snap.source.neurons.get(hotkey)
+        return neuron.commitment if neuron else None
 
     def validators(self) -> list[Identity]:
         """Every hotkey currently holding a validator permit (bans included, flagged)."""

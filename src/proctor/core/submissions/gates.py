@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import importlib
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -283,12 +284,27 @@ class Verdict:
         return rejection.cooldown if rejection else CooldownCost.FULL
 
 
-def judge(candidate: Candidate, facts: Facts, *, exhaustive: bool = False) -> Verdict:
-    """Run the pipeline; stop at the first rejection unless `exhaustive` (the dry run reports all)."""
+def judge(
+    candidate: Any,
+    facts: Any,
+    *,
+    exhaustive: bool = False,
+    family: str = "oro",
+    start: str | None = None,
+    stop: str | None = None,
+) -> Verdict:
+    """Run a family's pipeline; stop at the first rejection unless `exhaustive` (the dry run reports all).
+
+    `start`/`stop` run one stretch of the list (from gate `start`, up to but not including `stop`), so a
+    flow can load the facts a later gate needs (a gist from GitHub, a replay nonce) only once every
+    earlier gate has passed, and still judge in the family's one order.
+    """
+    chosen = family_of(family)
+    pipeline = chosen.stretch(start, stop)
     results: list[GateResult] = []
     failed: set[str] = set()
-    for name, gate in PIPELINE:
-        if NEEDS.get(name) in failed:
+    for name, gate in pipeline:
+        if chosen.needs.get(name) in failed:
             failed.add(name)  # so whatever needs this gate is skipped too
             results.append(GateResult(name, "skipped"))
             continue
@@ -300,5 +316,33 @@ def judge(candidate: Candidate, facts: Facts, *, exhaustive: bool = False) -> Ve
         results.append(GateResult(name, "rejected", rejection))
         if not exhaustive:
             break
-    flags = candidate.report.flags if candidate.report else ()
+    report = getattr(candidate, "report", None)
+    flags = report.flags if report else ()
     return Verdict(tuple(results), tuple(flags))
+
+
+@dataclass(frozen=True)
+class Family:
+    """One surface family's ordered gates (the order is its peer's contract)."""
+
+    pipeline: tuple[tuple[str, Callable[[Any, Any], Rejection | None]], ...]
+    needs: Mapping[str, str] = field(default_factory=dict)
+
+    def stretch(self, start: str | None, stop: str | None) -> tuple[tuple[str, Any], ...]:
+        names = [name for name, _ in self.pipeline]
+        first = names.index(start) if start else 0
+        last = names.index(stop) if stop else len(names)
+        return self.pipeline[first:last]
+
+
+# Every family's gate list, by name. ORO's is above; others register from their own module in this
+# package (`proctor.core.submissions.<family prefix>`), imported on first use (also in gate workers).
+FAMILIES: dict[str, Family] = {"oro": Family(PIPELINE, NEEDS)}
+
+
+def family_of(name: str) -> Family:
+    found = FAMILIES.get(name)
+    if found is None:
+        importlib.import_module(f"proctor.core.submissions.{name.split('.', 1)[0]}")
+        found = FAMILIES[name]
+    return found

@@ -37,16 +37,16 @@ log = structlog.get_logger(__name__)
 _in_worker = False
 
 
-def _judge(candidate: Candidate, facts: Facts, exhaustive: bool) -> Verdict:
+def _judge(candidate: Candidate, facts: Facts, exhaustive: bool, family: str = "oro") -> Verdict:
     if not _in_worker:
-        return judge(candidate, facts, exhaustive=exhaustive)
+        return judge(candidate, facts, exhaustive=exhaustive, family=family)
     # A 1 MB agent parses into ~300,000 AST nodes; with the cyclic collector on, CPython re-scans the
     # growing young generations hundreds of times while they are built, which roughly doubles the
     # parse. A syntax tree holds no reference cycles (refcounting frees it), so in a worker process,
     # which does nothing else, the collector is paused for the judgement and run once afterwards.
     gc.disable()
     try:
-        return judge(candidate, facts, exhaustive=exhaustive)
+        return judge(candidate, facts, exhaustive=exhaustive, family=family)
     finally:
         gc.enable()
 

@@ -1,0 +1,1 @@
+"""Read models for the web dashboard and its live change feed (no HTTP here)."""
