@@ -1,7 +1,7 @@
 """admin audit events, validator pause and settings, eliminations
 
 Revision ID: fa1fb29f6570
-Revises: 4c2e9a7d1b35
+Revises: c90810ba03c6
 Create Date: 2026-12-03 08:38:02.042212
 """
 
@@ -36,7 +36,7 @@ SQLITE_APPEND_ONLY = [
 ]
 
 revision = "fa1fb29f6570"
-down_revision = "4c2e9a7d1b35"
+down_revision = "c90810ba03c6"
 branch_labels = None
 depends_on = None
 
