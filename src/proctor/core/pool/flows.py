@@ -151,16 +151,24 @@ async def lease(
         taken = await _take(
             tx, rules, miner=miner, kind="lease", window=window, enforce=rules.enforce_window, now=now
         )
+        known: dict[int, Mapping[str, Any]] = {}
         if taken is None:
             await _form(
-                tx, rules, miner=miner, kind="lease", sizes=sizes, budget=rules.evolve_budget, now=now
+                tx,
+                rules,
+                miner=miner,
+                kind="lease",
+                sizes=sizes,
+                budget=rules.evolve_budget,
+                now=now,
+                known=known,
             )
             taken = await _take(
                 tx, rules, miner=miner, kind="lease", window=window, enforce=rules.enforce_window, now=now
             )
         if taken is None:
             raise NothingAvailable()
-        return await _answer(tx, taken, window=window)
+        return await _answer(tx, taken, window=window, known=known)
 
 
 def _size(value: int | None, rules: Policy) -> int:
@@ -214,9 +222,17 @@ async def _take(
 
 
 async def _form(
-    tx: Tx, rules: Policy, *, miner: str, kind: str, sizes: tuple[int, int], budget: int, now: datetime
+    tx: Tx,
+    rules: Policy,
+    *,
+    miner: str,
+    kind: str,
+    sizes: tuple[int, int],
+    budget: int,
+    now: datetime,
+    known: dict[int, Mapping[str, Any]] | None = None,
 ) -> bool:
-    """Form a new open batch for `miner`; False when it would be empty."""
+    """Form a new open batch for `miner` (its algorithms noted in `known`); False when it would be empty."""
     evaluate = (
         await tx.all(st.TO_EVALUATE, {"miner": miner, "required": rules.eval_required, "limit": sizes[0]})
         if sizes[0]
@@ -227,6 +243,8 @@ async def _form(
         return False
     for row in sorted(evaluate, key=lambda r: r.id):
         await tx.run(st.PENDING_UP, {"algorithm_id": row.id})
+    if known is not None:
+        known.update({row.id: _algorithm_record(row) for row in [*evaluate, *seeds]})
     await tx.one(
         st.NEW_BATCH,
         {
@@ -241,10 +259,13 @@ async def _form(
     return True
 
 
-async def _answer(tx: Tx, taken: leases.Claimed, *, window: int) -> Assignment:
-    work = taken.work
-    evaluate = [await _algorithm(tx, i) for i in work["evaluate_ids"]]
-    seeds = [await _algorithm(tx, i) for i in work["seed_ids"]]
+async def _answer(
+    tx: Tx, taken: leases.Claimed, *, window: int, known: Mapping[int, Mapping[str, Any]] | None = None
+) -> Assignment:
+    """The lease with its algorithms (those the batch was just formed from are not read again)."""
+    work, known = taken.work, known or {}
+    evaluate = [known.get(i) or await _algorithm(tx, i) for i in work["evaluate_ids"]]
+    seeds = [known.get(i) or await _algorithm(tx, i) for i in work["seed_ids"]]
     return Assignment(
         lease=taken.lease,
         window=window,
@@ -257,8 +278,10 @@ async def _answer(tx: Tx, taken: leases.Claimed, *, window: int) -> Assignment:
 
 async def _algorithm(tx: Tx, algorithm_id: int) -> Mapping[str, Any] | None:
     row = await tx.one(st.ALGO, {"algorithm_id": algorithm_id})
-    if row is None:
-        return None
+    return None if row is None else _algorithm_record(row)
+
+
+def _algorithm_record(row: Any) -> Mapping[str, Any]:
     return {
         "id": row.id,
         "algorithm_dsl": row.algorithm_dsl,
