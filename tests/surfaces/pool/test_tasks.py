@@ -217,3 +217,52 @@ async def test_fifty_miners_lease_concurrently(make_settings: Callable[..., Sett
             handed[algo["id"]] = handed.get(algo["id"], 0) + 1
     assert max(handed.values()) <= settings.pool_eval_required, "no candidate handed out beyond its need"
     assert uuid.UUID(leases[0]["lease_id"])
+
+
+async def test_monitor_token_and_production_windows(
+    make_settings: Callable[..., Settings], database_url: str
+) -> None:
+    secret = "s" * 40
+    settings = make_settings(
+        database_url=database_url,
+        surfaces=["pool"],
+        run_jobs=False,
+        env="production",
+        secret_key=secret,
+        pool_monitor_token="watch",
+    )
+    async with running_app(settings) as (_, client):
+        assert (await client.get("/api/v1/monitor/summary")).status_code == 401
+        bad = await client.get("/api/v1/monitor/summary", headers={"X-Monitor-Token": "nope"})
+        assert bad.status_code == 401 and "detail" in bad.json()
+        good = await client.get("/api/v1/monitor/summary", headers={"X-Monitor-Token": "watch"})
+        assert good.status_code == 200 and good.json()["leases"]["overdue"] == 0
+        body = {"sim_window_number": 9000}
+        refused = await client.post("/api/v1/tasks/lease", json=body, headers=pool_headers(key("prod")))
+        assert refused.status_code == 400 and "production" in refused.json()["detail"]
+
+
+def test_pool_jobs_are_switched_by_settings(make_settings: Callable[..., Settings]) -> None:
+    from proctor.worker.jobs import all_jobs
+
+    names = {job.name for job in all_jobs(make_settings(surfaces=["oro"]))}
+    assert {"pool.reap", "pool.close_windows"} <= names, "on by setting, whatever surfaces are mounted"
+    off = make_settings(pool_reaper_interval_seconds=0, pool_consensus_interval_seconds=0)
+    assert not {j.name for j in all_jobs(off)} & {"pool.reap", "pool.close_windows"}
+
+
+def test_seeds_import_cli(tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from proctor.cli.main import app
+
+    env = {"PROCTOR_DATA_DIR": str(tmp_path / "cli"), "PROCTOR_REGISTRY": "open"}
+    sample = "src/proctor/data/pool/seeds.json"
+    first = CliRunner().invoke(app, ["admin", "pool", "seeds", "import", sample], env=env)
+    assert first.exit_code == 0 and "added=4" in first.output, first.output
+    again = CliRunner().invoke(app, ["admin", "pool", "seeds", "import", sample], env=env)
+    assert "added=0" in again.output and "already_known=4" in again.output
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"seeds": [{"nope": 1}]}')
+    refused = CliRunner().invoke(app, ["admin", "pool", "seeds", "import", str(bad)], env=env)
+    assert refused.exit_code == 2

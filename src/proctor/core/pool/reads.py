@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from proctor.core.cache import TTLCache
 from proctor.core.context import Core
 from proctor.core.pool.errors import ResultNotFound
 from proctor.core.pool.statements import AS, A, B, E, M, W, _p, _t
@@ -188,8 +190,27 @@ async def verify(core: Core, *, result_id: int, now: datetime) -> Any:
     return row
 
 
-async def latest_epoch(core: Core) -> Any | None:
-    return await one(core, LATEST_EPOCH)
+@dataclass(frozen=True)
+class LatestEpoch:
+    number: int | None
+    error: str | None  # why the database could not be read, if it could not
+
+
+async def latest_epoch(core: Core) -> LatestEpoch:
+    """The latest published epoch for `/health`: cached 2 s, bounded by the health timeout, and a
+    database failure is answered as a read error instead of raised (liveness must still answer)."""
+    cache = core.caches.extra.get("pool.latest_epoch")
+    if cache is None:
+        cache = core.caches.extra["pool.latest_epoch"] = TTLCache[LatestEpoch](2.0, maxsize=1)
+    found = cache.get("latest")
+    if found is not None:
+        return found
+    try:
+        async with asyncio.timeout(core.settings.health_db_timeout_seconds):
+            row = await one(core, LATEST_EPOCH)
+    except Exception as exc:  # any driver error or the timeout: reported, not raised
+        return LatestEpoch(None, f"database unavailable ({type(exc).__name__})")
+    return cache.put("latest", LatestEpoch(row.number if row else None, None))
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 
 `onchain_runtime` reports what is true of proctor: the proof API is enabled when the claim app is
 mounted, the publisher is the periodic epoch job (`running` when it is switched on in this process
-or a worker), and proctor runs no veto/challenge contract reads, so no veto is ever active and no read
-can fail.
+or a worker), and proctor has no veto/challenge contract, so no veto is ever active. `read_error` (and
+`status: "degraded"`) reports a database that cannot be read, so the validators' verifier fails then.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ async def pool_health(core: Core) -> dict[str, Any]:
     latest = await reads.latest_epoch(core)
     publisher_on = s.epoch_publish_interval_seconds > 0
     return {
-        "status": "healthy",
+        "status": "healthy" if latest.error is None else "degraded",
         "window_number": window.number,
         "current_block": window.current_block,
         "time_remaining_s": window.time_remaining_s,
@@ -53,9 +53,9 @@ async def pool_health(core: Core) -> dict[str, Any]:
             "contract_status": {
                 "active_veto_count": 0,
                 "is_veto_active": False,
-                "claim_ready": latest is not None,
-                "read_error": None,
-                "latest_published_epoch": latest.number if latest else None,
+                "claim_ready": latest.number is not None,
+                "read_error": latest.error,
+                "latest_published_epoch": latest.number,
             },
             "proof_api": {"enabled": s.claims_enabled, "path_prefix": s.claims_path_prefix},
             "accounts": {"publisher": s.pool_publisher_hotkey or None},
