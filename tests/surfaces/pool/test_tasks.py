@@ -266,3 +266,51 @@ def test_seeds_import_cli(tmp_path: Any) -> None:
     bad.write_text('{"seeds": [{"nope": 1}]}')
     refused = CliRunner().invoke(app, ["admin", "pool", "seeds", "import", str(bad)], env=env)
     assert refused.exit_code == 2
+
+
+async def test_a_banned_hotkey_cannot_register_or_lease(pool: Pool) -> None:
+    from proctor.core.identity import service as identity_service
+    from proctor.storage.db import unit_of_work
+
+    banned = key("banned")
+    async with unit_of_work(pool.core.sessionmaker) as s:
+        await identity_service.ban(s, hotkey=banned.ss58_address, reason="sybil")
+    await pool.core.registry.refresh()
+    for path in ("/api/v1/miners/register", "/api/v1/tasks/lease", "/api/v1/tasks/request"):
+        r = await pool.post(banned, path)
+        assert r.status_code == 403 and "sybil" in r.json()["detail"], path
+
+
+async def test_a_window_closes_only_once_its_live_leases_are_done(pool: Pool) -> None:
+    from proctor.core.pool.windows import window_at
+
+    start = utcnow()
+    w = window_at(start, window_blocks=360, block_seconds=12.0)
+    end = start + timedelta(seconds=w.time_remaining_s)
+    before = end - timedelta(seconds=10)
+    lease = await flows.lease(
+        pool.core,
+        miner="late-miner",
+        eval_batch_size=2,
+        seed_batch_size=2,
+        sim_window_number=None,
+        now=before,
+    )
+    assert lease.window == w.number
+    assert await flows.close_windows(pool.core, end + timedelta(seconds=5)) == [], "its lease is still live"
+    evaluations = [flows.Evaluation(int(a["id"]), 0.5) for a in lease.evaluate]
+    await flows.submit(
+        pool.core,
+        miner="late-miner",
+        lease_id=lease.lease.id,
+        kinds=("lease",),
+        evaluations=evaluations,
+        evolutions=[],
+        iterations=1,
+        now=end + timedelta(seconds=20),
+    )
+    assert await flows.close_windows(pool.core, end + timedelta(seconds=30)) == [w.number]
+    from proctor.core.pool import reads
+
+    [points] = await reads.all_rows(pool.core, reads.MINER_WINDOWS, {"miner": "late-miner"})
+    assert points.window_number == w.number and points.evaluations == len(evaluations), "its work counted"

@@ -37,6 +37,7 @@ from proctor.core.pool.errors import (
     WindowLeaseUsed,
 )
 from proctor.core.pool.windows import Window, window_at
+from proctor.errors import Forbidden
 from proctor.storage.sql import Tx
 
 ASSIGNMENTS = st.ASSIGNMENTS
@@ -103,8 +104,16 @@ def current_window(core: Core, now: datetime) -> Window:
 # --- miners -------------------------------------------------------------------------------------------
 
 
+def _not_banned(core: Core, miner: str) -> None:
+    """Pool does not require metagraph registration (throwaway keys mine), but a ban holds."""
+    identity = core.registry.lookup(miner)
+    if identity.banned:
+        raise Forbidden(f"Hotkey is banned{': ' + identity.ban_reason if identity.ban_reason else ''}")
+
+
 async def register(core: Core, *, miner: str, now: datetime) -> Any:
     """Register a miner or refresh its record; returns the row."""
+    _not_banned(core, miner)
     async with core.db.transaction() as tx:
         return await _ensure_miner(tx, miner=miner, now=now)
 
@@ -142,6 +151,7 @@ async def lease(
 ) -> Assignment:
     """A lease batch for `miner` in this window (or the simulated one, outside production)."""
     rules = policy(core)
+    _not_banned(core, miner)
     if sim_window_number is not None and not rules.simulate_windows:
         raise InvalidSubmission("sim_window_number is disabled in production")
     window = sim_window_number if sim_window_number is not None else current_window(core, now).number
@@ -293,6 +303,7 @@ def _algorithm_record(row: Any) -> Mapping[str, Any]:
 async def request_task(core: Core, *, miner: str, task_type: str | None, now: datetime) -> Assignment:
     """A legacy batch (`evolve`: parents and a budget of one; `evaluate`: candidates); one live at a time."""
     rules = policy(core)
+    _not_banned(core, miner)
     kind = task_type if task_type in ("evolve", "evaluate") else "evolve"
     window = current_window(core, now).number
     sizes = (0, 8) if kind == "evolve" else (8, 0)
@@ -524,7 +535,8 @@ async def _return(tx: Tx, rows: Sequence[Any]) -> None:
 
 
 async def close_windows(core: Core, now: datetime, *, limit: int = 10) -> list[int]:
-    """Close every ended window that saw work (oldest first, up to `limit`); returns their numbers."""
+    """Close every ended window that saw work (oldest first, up to `limit`) once none of its leases is
+    still live; returns their numbers."""
     closed: list[int] = []
     current = current_window(core, now).number
     for _ in range(limit):
@@ -532,6 +544,9 @@ async def close_windows(core: Core, now: datetime, *, limit: int = 10) -> list[i
             last = await tx.scalar(st.LAST_CLOSED)
             number = await tx.scalar(st.NEXT_ACTIVE_WINDOW, {"after": -1 if last is None else last})
             if number is None or number >= current:
+                break
+            # A lease issued near the window's end may still submit into it: close when none is live.
+            if await tx.one(st.LIVE_IN_WINDOW, {"window": number, "now": now}) is not None:
                 break
             await _close(tx, policy(core), number=number, now=now)
         closed.append(number)

@@ -221,3 +221,12 @@ LAST_CLOSED = select(func.max(W.c.number))
 NEXT_ACTIVE_WINDOW = select(func.min(AS.c.window_number)).where(
     AS.c.window_number > _p("after", AS.c.window_number)
 )
+LIVE_IN_WINDOW = (
+    select(AS.c.id)
+    .where(
+        AS.c.window_number == _p("window", AS.c.window_number),
+        AS.c.status == "ACTIVE",
+        AS.c.lease_expires_at > _p("now", AS.c.lease_expires_at),
+    )
+    .limit(1)
+)
