@@ -94,8 +94,9 @@ def policy(core: Core) -> Policy:
 def current_window(core: Core, now: datetime) -> Window:
     """The window `now` is in (the chain's block when the registry knows it, else wall time)."""
     rules = policy(core)
-    chain_block = getattr(core.registry, "current_block", None)
-    block = chain_block if isinstance(chain_block, int) else None
+    head = core.registry.chain_head
+    # The metagraph is synced every few minutes: its block, advanced by the time since the sync.
+    block = None if head is None else head[0] + max(0, int((now.timestamp() - head[1]) / rules.block_seconds))
     return window_at(
         now, window_blocks=rules.window_blocks, block_seconds=rules.block_seconds, chain_block=block
     )
