@@ -120,8 +120,7 @@ async def register(core: Core, *, miner: str, now: datetime) -> Any:
 
 
 async def _ensure_miner(tx: Tx, *, miner: str, now: datetime) -> Any:
-    await tx.run(st.REGISTER[_dialect(tx)], {"miner": miner, "now": now})
-    return await tx.one(st.TOUCH_MINER, {"miner": miner, "now": now})
+    return await tx.one(st.REGISTER[_dialect(tx)], {"miner": miner, "now": now})
 
 
 def _dialect(tx: Tx) -> str:
@@ -188,17 +187,16 @@ def _size(value: int | None, rules: Policy) -> int:
 
 async def _claim_slot(tx: Tx, *, miner: str, window: int | None, now: datetime) -> None:
     """Lock the miner's row; refuse a second live assignment, or a second lease in `window`."""
-    await _ensure_miner(tx, miner=miner, now=now)
-    await tx.one(st.LOCK_MINER, {"miner": miner})
-    for held in await tx.all(st.LIVE_OF_MINER, {"miner": miner}):
-        if held.lease_expires_at > now:
-            raise MinerBusy()
+    await _ensure_miner(tx, miner=miner, now=now)  # locks the miner's row (PostgreSQL)
+    held = await tx.all(st.LIVE_OF_MINER, {"miner": miner})
+    if any(row.lease_expires_at > now for row in held):
+        raise MinerBusy()
     if window is not None and await tx.one(st.LEASE_IN_WINDOW, {"miner": miner, "window": window}):
         raise WindowLeaseUsed()
-    # Its own lapsed assignments go back now, not at the next reaper tick.
-    await _return(
-        tx, await leases.end(tx, ASSIGNMENTS, where=_lapsed_of(miner, now), status="EXPIRED", now=now)
-    )
+    if held:  # its own lapsed assignments go back now, not at the next reaper tick
+        await _return(
+            tx, await leases.end(tx, ASSIGNMENTS, where=_lapsed_of(miner, now), status="EXPIRED", now=now)
+        )
 
 
 def _lapsed_of(miner: str, now: datetime) -> Any:
@@ -252,8 +250,7 @@ async def _form(
     seeds = await tx.all(st.TO_EVOLVE, {"limit": sizes[1]}) if sizes[1] else []
     if not evaluate and not (budget and (seeds or kind == "lease")):
         return False
-    for row in sorted(evaluate, key=lambda r: r.id):
-        await tx.run(st.PENDING_UP, {"algorithm_id": row.id})
+    evaluate = sorted(evaluate, key=lambda r: r.id)  # RETURNING has no order
     if known is not None:
         known.update({row.id: _algorithm_record(row) for row in [*evaluate, *seeds]})
     await tx.one(

@@ -54,17 +54,15 @@ _miner_values = {
     "evaluations_submitted": 0,
     "evolutions_submitted": 0,
 }
+# Register or refresh in one statement; on PostgreSQL it also locks the miner's row for the
+# transaction, so two requests of one miner serialise on the rules checked after it.
 REGISTER = {
-    "postgresql": postgresql.insert(M).values(_miner_values).on_conflict_do_nothing(),
-    "sqlite": sqlite.insert(M).values(_miner_values).on_conflict_do_nothing(),
-}
-TOUCH_MINER = (
-    update(M)
-    .where(M.c.hotkey == _p("miner", M.c.hotkey))
-    .values(last_seen_at=_p("now", M.c.last_seen_at))
+    name: dialect.insert(M)
+    .values(_miner_values)
+    .on_conflict_do_update(index_elements=[M.c.hotkey], set_={"last_seen_at": _p("now", M.c.last_seen_at)})
     .returning(*M.c)
-)
-LOCK_MINER = select(M.c.hotkey).where(M.c.hotkey == _p("miner", M.c.hotkey)).with_for_update()
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 MINER_DONE = (
     update(M)
     .where(M.c.hotkey == _p("miner", M.c.hotkey))
@@ -144,17 +142,26 @@ ALGO_FIELDS = (A.c.id, A.c.algorithm_dsl, A.c.input_dim, A.c.task_type)
 
 # Candidates still needing evaluations, not the miner's own, not evaluated by it; evolved ones before
 # seeds (seeds are what an empty pool evaluates, so it never deadlocks). Locked rows are skipped.
+# Reserve them in the same statement (`eval_pending + 1`), returning what the batch needs.
 TO_EVALUATE = (
-    select(*ALGO_FIELDS)
+    update(A)
     .where(
-        A.c.consensus_window.is_(None),
-        A.c.eval_count + A.c.eval_pending < _p("required", A.c.eval_count),
-        (A.c.submitter_hotkey.is_(None)) | (A.c.submitter_hotkey != _p("miner", A.c.submitter_hotkey)),
-        ~_evaluated_by_miner,
+        A.c.id.in_(
+            select(A.c.id)
+            .where(
+                A.c.consensus_window.is_(None),
+                A.c.eval_count + A.c.eval_pending < _p("required", A.c.eval_count),
+                (A.c.submitter_hotkey.is_(None))
+                | (A.c.submitter_hotkey != _p("miner", A.c.submitter_hotkey)),
+                ~_evaluated_by_miner,
+            )
+            .order_by(A.c.is_seed, A.c.id)
+            .limit(bindparam("limit"))
+            .with_for_update(skip_locked=True)
+        )
     )
-    .order_by(A.c.is_seed, A.c.id)
-    .limit(bindparam("limit"))
-    .with_for_update(skip_locked=True)
+    .values(eval_pending=A.c.eval_pending + 1)
+    .returning(*ALGO_FIELDS)
 )
 # Parents to evolve from: the best scored first, then seeds.
 TO_EVOLVE = (
@@ -165,7 +172,6 @@ TO_EVOLVE = (
 )
 ALGO = select(*ALGO_FIELDS).where(A.c.id == _p("algorithm_id", A.c.id))
 ALGO_ROW = select(A).where(A.c.id == _p("algorithm_id", A.c.id))
-PENDING_UP = update(A).where(A.c.id == _p("algorithm_id", A.c.id)).values(eval_pending=A.c.eval_pending + 1)
 PENDING_DOWN = update(A).where(A.c.id == _p("algorithm_id", A.c.id)).values(eval_pending=A.c.eval_pending - 1)
 EVALUATED = (
     update(A)
