@@ -13,10 +13,12 @@ from typing import Any
 import httpx
 import pytest
 from bittensor_wallet import Keypair
+from sqlalchemy import func, select
 
 from proctor.config import Settings
 from proctor.core.context import Core
 from proctor.core.pool import flows
+from proctor.models import PoolAssignment
 from proctor.storage.base import utcnow
 from tests.conftest import running_app
 from tests.surfaces.pool.signing import pool_headers
@@ -113,6 +115,7 @@ async def test_bad_submissions_are_clear_4xx_and_change_nothing(pool: Pool) -> N
     assert (await pool.submit(a, "not-a-uuid")).status_code == 404
     assert (await pool.lease(a, eval_batch_size=1)).status_code == 422
     assert (await pool.lease(a, gossip_limit=51)).status_code == 422
+    assert (await pool.post(a, "/api/v1/tasks/request", {"task_type": "mine"})).status_code == 422
     ok = await pool.submit(a, lid, evaluations=[], evolutions=[], iterations=0)
     assert ok.status_code == 200, "the refused attempts left the lease live"
 
@@ -207,6 +210,11 @@ async def test_fifty_miners_lease_concurrently(make_settings: Callable[..., Sett
         miners = [key(f"m{i}") for i in range(50)]
         answers = await asyncio.gather(*(p.lease(m, eval_batch_size=4) for m in miners))
         twice = await asyncio.gather(*(p.lease(m) for m in miners[:10]), *(p.lease(m) for m in miners[:10]))
+        async with core.db.transaction() as tx:
+            shared = await tx.all(
+                select(PoolAssignment.batch_id).group_by(PoolAssignment.batch_id).having(func.count() > 1)
+            )
+        assert shared == [], "no batch handed out twice"
     assert all(r.status_code == 200 for r in answers), [r.text for r in answers if r.status_code != 200]
     assert all(r.status_code == 400 for r in twice), "no miner holds two assignments"
     leases = [r.json() for r in answers]

@@ -109,7 +109,7 @@ class AlgorithmWire(BaseModel):
 
 
 class TaskRequest(BodyAuth):
-    task_type: str | None = Field(default=None, max_length=32)
+    task_type: Literal["evolve", "evaluate"] | None = None
 
 
 class LeaseRequest(BodyAuth):
