@@ -100,5 +100,9 @@ async def test_pool_consensus_pays_an_epoch_that_verifies(world: World, oz_node:
         ],
     )
     assert js["root"] == epoch.root and js["staticVerify"] == [True] * len(packages)
-    # A later window's points pay the next epoch only (windows closed since the last publication).
-    assert await load(world) is not None
+    # The next epoch pays only windows closed since this publication.
+    assert (await load(world)).competitions[0].scores == {}
+    later = T0 + 3 * WINDOW
+    await run_window(world, miners[1:], [0.5, 0.5], later)
+    assert await flows.close_windows(world.core, later + 2 * WINDOW)
+    assert set((await load(world)).competitions[0].scores) == set(miners[1:])
