@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from proctor.core.cache import TTLCache
 from proctor.core.context import Core
 from proctor.core.pool.errors import ResultNotFound
+from proctor.core.pool.flows import current_window
 from proctor.core.pool.statements import AS, A, B, E, M, W, _p, _t
+from proctor.core.pool.windows import Window
 from proctor.models import PoolWindowPoints, RewardEpoch
 
 WP, EP = _t(PoolWindowPoints), _t(RewardEpoch)
@@ -139,6 +141,7 @@ class MinerStats:
     live: Any | None
     windows: Sequence[Any]
     summary: Any
+    window: Window
 
 
 async def miner_stats(core: Core, *, miner: str, now: datetime) -> MinerStats:
@@ -149,7 +152,7 @@ async def miner_stats(core: Core, *, miner: str, now: datetime) -> MinerStats:
         live = await tx.one(LIVE_ASSIGNMENT, {"miner": miner, "now": now})
         windows = await tx.all(MINER_WINDOWS, {"miner": miner})
         summary = await tx.one(SUMMARY)
-    return MinerStats(row, rank, live, windows, summary)
+    return MinerStats(row, rank, live, windows, summary, current_window(core, now))
 
 
 async def leaderboard(core: Core, *, limit: int) -> Sequence[Any]:
@@ -196,6 +199,17 @@ class LatestEpoch:
     error: str | None  # why the database could not be read, if it could not
 
 
+@dataclass(frozen=True)
+class Status:
+    window: Window
+    latest: LatestEpoch
+
+
+async def status(core: Core, *, now: datetime) -> Status:
+    """What `/health` and `/status` report: the window and the latest published epoch."""
+    return Status(current_window(core, now), await latest_epoch(core))
+
+
 async def latest_epoch(core: Core) -> LatestEpoch:
     """The latest published epoch for `/health`: cached 2 s, bounded by the health timeout, and a
     database failure is answered as a read error instead of raised (liveness must still answer)."""
@@ -219,6 +233,7 @@ class Monitor:
     summary: Any
     last_window: Any | None
     distribution: Any
+    window: Window
 
 
 async def monitor(core: Core, *, now: datetime) -> Monitor:
@@ -227,7 +242,7 @@ async def monitor(core: Core, *, now: datetime) -> Monitor:
         summary = await tx.one(SUMMARY)
         last = await tx.one(LAST_WINDOW)
         distribution = await tx.one(DISTRIBUTION)
-    return Monitor(pipeline, summary, last, distribution)
+    return Monitor(pipeline, summary, last, distribution, current_window(core, now))
 
 
 async def epoch_scores(session: AsyncSession) -> dict[str, float]:

@@ -37,8 +37,7 @@ async def register(request: Request, hotkey: WalletAuth) -> wire.RegisterRespons
 @router.get("/stats", response_model=wire.MinerStatsResponse)
 async def stats(request: Request, hotkey: WalletAuth) -> wire.MinerStatsResponse:
     """The signer's record, rank, live assignment and recent windows, with a pool summary."""
-    core, now = core_of(request), utcnow()
-    found = await reads.miner_stats(core, miner=hotkey, now=now)
+    found = await reads.miner_stats(core_of(request), miner=hotkey, now=utcnow())
     s = found.summary
     live = found.live
     return wire.MinerStatsResponse(
@@ -65,7 +64,7 @@ async def stats(request: Request, hotkey: WalletAuth) -> wire.MinerStatsResponse
             )
             for w in found.windows
         ],
-        pool=summary(s, window=flows.current_window(core, now).number),
+        pool=summary(s, window=found.window.number),
     )
 
 

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import PlainTextResponse
 
 from proctor.core.context import Core
-from proctor.core.pool import flows, reads
+from proctor.core.pool import reads
 from proctor.errors import Unauthorized
 from proctor.http.deps import core_of
 from proctor.storage.base import utcnow
@@ -38,8 +38,8 @@ your own risk and keep your keys safe: this service never asks for a seed phrase
 async def pool_health(core: Core) -> dict[str, Any]:
     """The Pool fields of `/health` and `/status`."""
     s = core.settings
-    window = flows.current_window(core, utcnow())
-    latest = await reads.latest_epoch(core)
+    found = await reads.status(core, now=utcnow())
+    window, latest = found.window, found.latest
     publisher_on = s.epoch_publish_interval_seconds > 0
     return {
         "status": "healthy" if latest.error is None else "degraded",
@@ -119,7 +119,7 @@ async def monitor_summary(
     evaluator, evolver = float(d.evaluator or 0.0), float(d.evolver or 0.0)
     gross = evaluator + evolver
     return {
-        "window_number": flows.current_window(core, now).number,
+        "window_number": m.window.number,
         "leases": {
             "issued_15m": p.issued,
             "completed_15m": completed,
@@ -128,7 +128,7 @@ async def monitor_summary(
             "overdue": p.overdue,
             "open_batches": p.open_batches,
         },
-        "pool": summary(m.summary, window=flows.current_window(core, now).number).model_dump(),
+        "pool": summary(m.summary, window=m.window.number).model_dump(),
         "last_window": None
         if m.last_window is None
         else {
