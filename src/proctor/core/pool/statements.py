@@ -171,7 +171,6 @@ TO_EVOLVE = (
     .limit(bindparam("limit"))
 )
 ALGO = select(*ALGO_FIELDS).where(A.c.id == _p("algorithm_id", A.c.id))
-ALGO_ROW = select(A).where(A.c.id == _p("algorithm_id", A.c.id))
 PENDING_DOWN = update(A).where(A.c.id == _p("algorithm_id", A.c.id)).values(eval_pending=A.c.eval_pending - 1)
 EVALUATED = (
     update(A)
