@@ -186,6 +186,33 @@ class Settings(BaseSettings):
     bitrecs_subset_weighting: str = "linear"  # winner-takes-all subset weight: linear | exponential
     bitrecs_reaper_interval_seconds: float = Field(default=5.0, ge=0)  # dead sessions' evaluations; 0: off
 
+    # BitSOTA Pool (seed 002, reference pool-api §3.3, §5.2, §5.4). Epoch scores from Pool's own
+    # consensus: PROCTOR_EPOCH_SCORES=pool.
+    pool_window_blocks: int = Field(default=360, ge=1)  # window = block // this (72 min at 12 s blocks)
+    pool_block_seconds: float = Field(default=12.0, gt=0)  # wall-clock block when the registry is not chain
+    pool_enforce_window: bool = True  # at most one lease per miner per window
+    pool_lease_seconds: int = Field(default=900, ge=10)  # a lease's timeout_at
+    pool_lease_min_iterations: int = Field(default=0, ge=0)  # Pool's LEASE_MIN_ITERATIONS
+    pool_evolve_budget: int = Field(default=1, ge=0, le=16)  # evolutions a lease may submit
+    pool_max_batch_size: int = Field(default=32, ge=2)  # eval/seed batch sizes are clamped to this
+    pool_eval_required: int = Field(default=3, ge=1)  # evaluations (distinct miners) wanted per candidate
+    pool_bootstrap_min_candidates: int = Field(default=2, ge=0)  # fewer open candidates: seeds are evaluated
+    pool_consensus_threshold: int = Field(default=2, ge=1)  # k: members a consensus cluster needs
+    pool_consensus_tolerance: float = Field(default=0.1, ge=0)  # cluster spread / |score| at most this
+    pool_consensus_abs_tolerance: float = Field(default=1e-6, ge=0)  # … or at most this, near zero
+    pool_evaluator_weight: float = Field(default=1.0, ge=0)  # points per net agreement
+    pool_evolver_weight: float = Field(default=10.0, ge=0)  # points per unit of improvement over SOTA
+    pool_repetition_penalty: float = Field(default=0.5, ge=0)  # points lost per evolution already known
+    pool_min_reward_activity: int = Field(default=1, ge=0)  # evaluations + evolutions a window needs to pay
+    pool_default_task_type: str = "cifar10_binary"
+    pool_default_input_dim: int = Field(default=16, ge=1)
+    pool_max_dsl_bytes: int = Field(default=64 * 1024, ge=64)
+    pool_reaper_interval_seconds: float = Field(default=10.0, ge=0)  # lapsed leases back to the queue; 0: off
+    pool_consensus_interval_seconds: float = Field(default=60.0, ge=0)  # closes ended windows; 0: off
+    pool_disclaimer_file: str = ""  # markdown served at /disclaimer.md; empty: a built-in text
+    pool_monitor_token: str = ""  # when set, /api/v1/monitor/summary needs X-Monitor-Token
+    pool_publisher_hotkey: str = ""  # reported as onchain_runtime.accounts.publisher
+
     @classmethod
     def settings_customise_sources(
         cls,

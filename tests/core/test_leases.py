@@ -23,6 +23,8 @@ from proctor.core.compute.schemas import JobSpec, OfferIn, policy_from
 from proctor.core.context import Core
 from proctor.core.evaluations import flows
 from proctor.core.evaluations.statements import RUNS
+from proctor.core.pool import flows as pool_flows
+from proctor.core.pool import statements as pool_statements
 from proctor.storage.db import unit_of_work
 from tests.support.world import World, make_world, miner
 
@@ -160,10 +162,32 @@ def bitrecs_agent(agent_id: uuid.UUID, now: datetime) -> dict[str, Any]:
     }
 
 
+async def pool_harness(world: World) -> Harness:
+    """Pool task leases: a batch is the work, a miner's assignment its lease (one miner per batch)."""
+
+    async def add_work(n: int) -> None:
+        batch = {"kind": "evaluate", "task_type": "t", "evaluate_ids": [], "seed_ids": [], "evolve_budget": 0}
+        async with world.core.db.transaction() as tx:
+            for _ in range(n):
+                await tx.one(pool_statements.NEW_BATCH, {**batch, "now": T0})
+
+    async def claim(owner: str, now: datetime) -> Any:
+        return await pool_flows.take(world.core, miner=owner, kind="evaluate", now=now)
+
+    return Harness(
+        kind=pool_statements.ASSIGNMENTS,
+        add_work=add_work,
+        claim=claim,
+        owners=lambda n: [f"pool-{uuid.uuid4().hex[:8]}" for _ in range(n)],
+        outcome={"iterations": 3},
+    )
+
+
 HARNESSES = {
     "evaluation_run": evaluation_harness,
     "compute_job": compute_harness,
     "bitrecs_evaluation": bitrecs_harness,
+    "pool_task": pool_harness,
 }
 
 
@@ -175,6 +199,7 @@ async def setup(
         "eval_lease_seconds": LEASE,
         "compute_heartbeat_timeout_seconds": LEASE,
         "bitrecs_heartbeat_timeout_seconds": LEASE,
+        "pool_lease_seconds": LEASE,
         "db_pool_size": 30,
     }
     async for world in make_world(database_url, tmp_path, **overrides):
@@ -350,7 +375,9 @@ async def test_concurrent_claimers_never_share_work(kind: str, pg: Any, tmp_path
 
     dbs: services.PostgresDatabases = pg
     url = dbs.url(await dbs.create())
-    async for world in make_world(url, tmp_path, eval_lease_seconds=LEASE, db_pool_size=30):
+    async for world in make_world(
+        url, tmp_path, eval_lease_seconds=LEASE, pool_lease_seconds=LEASE, db_pool_size=30
+    ):
         h = await HARNESSES[kind](world)
         await h.add_work(6)
         owners = h.owners(24)

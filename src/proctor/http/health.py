@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from proctor import __version__
@@ -16,9 +16,13 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-async def health() -> dict[str, Any]:
-    """Shallow liveness: the process answers. Touches nothing else."""
-    return {"status": "ok", "service": "proctor", "version": __version__}
+async def health(request: Request) -> dict[str, Any]:
+    """Shallow liveness: the process answers. A mounted surface may add its peer's fields (Pool's
+    `status: "healthy"` and window), so one `/health` serves every family."""
+    body: dict[str, Any] = {"status": "ok", "service": "proctor", "version": __version__}
+    for fields in getattr(request.app.state, "health_fields", ()):
+        body.update(await fields(request.app.state.proctor.core))
+    return body
 
 
 @router.get("/health/deep")

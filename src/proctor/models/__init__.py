@@ -14,6 +14,15 @@ from proctor.models.compute import ComputeAssignment, ComputeClient, ComputeEarn
 from proctor.models.credentials import InferenceCredential, InferencePreference
 from proctor.models.evaluations import EvaluationRun, RunProblemResult, TopHistory, ValidatorState, WorkItem
 from proctor.models.identity import AuthSession, HotkeyBan, HotkeyGrant
+from proctor.models.pool import (
+    PoolAlgorithm,
+    PoolAssignment,
+    PoolBatch,
+    PoolEvaluation,
+    PoolMiner,
+    PoolWindow,
+    PoolWindowPoints,
+)
 from proctor.models.rewards import (
     RecipientColdkey,
     RecipientColdkeyChange,
@@ -49,6 +58,13 @@ __all__ = [
     "InferenceCredential",
     "InferencePreference",
     "MinerCooldown",
+    "PoolAlgorithm",
+    "PoolAssignment",
+    "PoolBatch",
+    "PoolEvaluation",
+    "PoolMiner",
+    "PoolWindow",
+    "PoolWindowPoints",
     "Problem",
     "RecipientColdkey",
     "RecipientColdkeyChange",

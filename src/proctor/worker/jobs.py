@@ -9,10 +9,11 @@ from proctor.core.bitrecs.jobs import jobs as bitrecs_jobs
 from proctor.core.compute.jobs import jobs as compute_jobs
 from proctor.core.context import Core, build_core
 from proctor.core.evaluations.jobs import jobs as evaluation_jobs
+from proctor.core.pool.jobs import jobs as pool_jobs
 from proctor.core.rewards.jobs import jobs as reward_jobs
 from proctor.worker.periodic import Job, run_forever
 
-DOMAINS = (evaluation_jobs, compute_jobs, reward_jobs, bitrecs_jobs)
+DOMAINS = (evaluation_jobs, compute_jobs, reward_jobs, bitrecs_jobs, pool_jobs)
 
 
 def all_jobs(settings: Settings) -> list[Job]:

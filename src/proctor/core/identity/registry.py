@@ -61,6 +61,8 @@ class SourceView:
     neurons: Mapping[str, Neuron]
     netuid: int | None = None
     open: bool = False
+    block: int | None = None  # the chain's block at the read (chain source only)
+    block_at: float | None = None  # wall-clock (Unix) time of that read
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,9 @@ class ChainSource:
             )
             for i, (uid, hotkey) in enumerate(zip(metagraph.uids, metagraph.hotkeys, strict=True))
         }
-        return SourceView(neurons=neurons, netuid=self.netuid)
+        return SourceView(
+            neurons=neurons, netuid=self.netuid, block=int(metagraph.block), block_at=time.time()
+        )
 
 
 def parse_registry_document(text: str, *, suffix: str = ".yaml") -> SourceView:
@@ -275,6 +279,14 @@ class Registry:
             refreshed_at=snap.refreshed_at,
             error=message,
         )
+
+    @property
+    def chain_head(self) -> tuple[int, float] | None:
+        """(block, Unix time it was read) of the last metagraph sync; None unless the source is the chain."""
+        source = self._snapshot.source
+        if source is None or source.block is None or source.block_at is None:
+            return None
+        return source.block, source.block_at
 
     def is_fresh(self) -> bool:
         snap = self._snapshot

@@ -37,6 +37,7 @@ from proctor.errors import SuiteNotFound
 MAX_EXPONENT = 100  # numbers beyond 10**±100 are refused (they only make big integers bigger)
 MAX_BITS = 4 * MAX_EXPONENT
 PROCTOR_SOURCE = "proctor:top"
+POOL_SOURCE = "pool"
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,26 @@ async def load_scores(
     margin: float,
     emission_weight: float,
 ) -> ScoreSource:
-    """The snapshot at `location` (file or URL), or proctor's own scores when `location` is empty."""
+    """The snapshot at `location` (file or URL), Pool's consensus points (`pool`), or proctor's own
+    scores when `location` is empty."""
+    if location.strip() == POOL_SOURCE:
+        return await pool_scores(session)
     if location.strip():
         return await load_snapshot(location.strip(), max_bytes=max_bytes, timeout_seconds=timeout_seconds)
     return await proctor_scores(session, margin=margin, emission_weight=emission_weight)
+
+
+async def pool_scores(session: AsyncSession) -> ScoreSource:
+    """Pool's own consensus: each hotkey's points in the windows closed since the latest epoch."""
+    from proctor.core.pool.reads import epoch_scores
+
+    points = await epoch_scores(session)
+    scores = {
+        hotkey: exact_number(repr(value), f"pool points of {hotkey}") for hotkey, value in points.items()
+    }
+    canonical = json.dumps(sorted(points.items()), sort_keys=True).encode()
+    return ScoreSource(
+        label="pool:consensus",
+        sha256=hashlib.sha256(canonical).hexdigest(),
+        competitions=(Competition(weight=Exact(1, 1), scores=scores, name="pool"),),
+    )

@@ -6,11 +6,19 @@ from fastapi import FastAPI
 
 from proctor.http.errors import ErrorRenderers
 from proctor.http.surface import mount_group
-from proctor.surfaces.pool import recipients
+from proctor.surfaces.pool import miners, recipients, results, root, tasks
 from proctor.surfaces.pool.errors import render_detail
 
 
 def mount(app: FastAPI, renderers: ErrorRenderers) -> None:
-    """Attach Pool's miner routes at /api/v1/miners and the root compatibility update route."""
-    mount_group(app, renderers, "/api/v1/miners", [recipients.router], render_detail)
+    """Attach Pool's route groups (/api/v1/miners, tasks, results, the rest of /api/v1), its root routes
+    (/status, /disclaimer.md, the compat recipient update) and its fields on `/health`."""
+    mount_group(app, renderers, "/api/v1/miners", [miners.router, recipients.router], render_detail)
+    mount_group(app, renderers, "/api/v1/tasks", [tasks.router], render_detail)
+    mount_group(app, renderers, "/api/v1/results", [results.router], render_detail)
     mount_group(app, renderers, "/coldkey_address", [recipients.root_router], render_detail)
+    app.include_router(root.router)
+    contributors = getattr(app.state, "health_fields", [])
+    app.state.health_fields = [*contributors, root.pool_health]
+    # Last: /api/v1 catches only what the groups above did not (the disclaimer and the monitor).
+    mount_group(app, renderers, "/api/v1", [root.api_router], render_detail)
