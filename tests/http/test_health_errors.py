@@ -158,7 +158,8 @@ async def test_unexpected_errors_become_json_500_without_internals(settings: Set
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
             r = await c.get("/boom")
-    assert r.status_code == 500
+    assert r.status_code == 500, r.text
+    assert r.headers["content-type"].startswith("application/json"), (r.headers, r.text)
     assert r.json() == {"detail": "Internal server error", "error_code": "INTERNAL_ERROR"}
     assert "secret" not in r.text
 
