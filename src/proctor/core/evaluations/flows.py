@@ -137,7 +137,9 @@ async def _seen(
             repr(report.service_versions),
         )
     )
-    if not core.seen.due(validator, now, content):
+    # Claims and heartbeats are debounced apart: a validator that reports one metric when it claims and
+    # another when it heartbeats would otherwise look "changed" on every call and write every time.
+    if not core.seen.due(f"{validator}\x00{'claim' if claimed else 'beat'}", now, content):
         return
     metrics = report is not None and any(
         v is not None
