@@ -5,6 +5,7 @@ from proctor.models.compute import ComputeAssignment, ComputeClient, ComputeEarn
 from proctor.models.credentials import InferenceCredential, InferencePreference
 from proctor.models.evaluations import EvaluationRun, RunProblemResult, TopHistory, ValidatorState, WorkItem
 from proctor.models.identity import AuthSession, HotkeyBan, HotkeyGrant
+from proctor.models.races import Race, RaceElimination, RaceProblem, RaceQualifier, RaceSelection
 from proctor.models.rewards import (
     RecipientColdkey,
     RecipientColdkeyChange,
@@ -32,6 +33,11 @@ __all__ = [
     "InferencePreference",
     "MinerCooldown",
     "Problem",
+    "Race",
+    "RaceElimination",
+    "RaceProblem",
+    "RaceQualifier",
+    "RaceSelection",
     "RecipientColdkey",
     "RecipientColdkeyChange",
     "RewardClaim",
