@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from proctor.cli import compute, epochs
+from proctor.cli import compute, epochs, races
 from proctor.cli.common import console, err_console, ok, run_in_transaction, settings_from
 from proctor.core.identity import service as identity_service
 from proctor.core.suites import service as suite_service
@@ -25,6 +25,7 @@ hotkey_app = typer.Typer(help="Hotkeys: register, grant validator permits, ban, 
 app.add_typer(suite_app, name="suite")
 app.add_typer(hotkey_app, name="hotkey")
 app.add_typer(epochs.app, name="epoch")
+app.add_typer(races.app, name="race")
 # The compute marketplace's operator commands, also under `proctor admin` where operators look first.
 app.add_typer(compute.miners_app, name="compute-miners")
 app.add_typer(compute.clients_app, name="compute-clients")

@@ -266,3 +266,28 @@ class TestTwoPhases:
         async with world.sessionmaker() as s:
             picked = await races.racing_version(s, hotkey=hotkey, suite_id=world.suite_id, min_score=0.0)
         assert picked is not None and picked.id == high.id, "without a pin, the best version races"
+
+
+class TestJob:
+    async def test_tick_opens_closes_and_completes(self, world: World) -> None:
+        await races.tick(world.core, T0)
+        opened = await races.current(world.core)
+        assert opened is not None and opened.race.status == "QUALIFYING_OPEN" and opened.race.number == 1
+        closes = opened.race.qualifying_closes_at
+        assert closes is not None
+        await races.tick(world.core, closes)  # nobody qualifies and no bank: qualifying stays open
+        still = await races.current(world.core)
+        assert still is not None and still.race.status == "QUALIFYING_OPEN"
+        await with_bank(world)
+        await qualify(world, miner(1), 0.6, closes)
+        await races.tick(world.core, closes + timedelta(seconds=1))
+        running = await races.current(world.core)
+        assert running is not None and running.race.status == "RACE_RUNNING"
+        assert running.race.race_deadline_at is not None
+        await races.tick(world.core, running.race.race_deadline_at)
+        done = await races.detail(world.core, race_id=running.race.id)
+        assert done.race.status == "RACE_COMPLETE" and done.race.winner_agent_version_id is None
+        assert [q.row.outcome for q in done.qualifiers] == ["STRAGGLER"]
+        await races.tick(world.core, running.race.race_deadline_at + timedelta(seconds=1))
+        nxt = await races.current(world.core)
+        assert nxt is not None and nxt.race.number == 2 and nxt.race.status == "QUALIFYING_OPEN"

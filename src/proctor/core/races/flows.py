@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -424,7 +424,7 @@ async def detail(core: Core, *, race_id: uuid.UUID) -> RaceView:
 async def history(core: Core, *, suite_id: int | None, limit: int, offset: int) -> tuple[int, list[RaceView]]:
     """Completed and cancelled races, most recent first."""
     async with core.sessionmaker() as session:
-        where = [Race.status.in_(("RACE_COMPLETE", "CANCELLED"))]
+        where: list[ColumnElement[bool]] = [Race.status.in_(("RACE_COMPLETE", "CANCELLED"))]
         if suite_id is not None:
             where.append(Race.suite_id == suite_id)
         total = int(await session.scalar(select(func.count()).select_from(Race).where(*where)) or 0)
