@@ -18,8 +18,20 @@ from typing import Any
 import httpx
 import pytest
 from oro_sdk import BittensorAuthClient, Client
-from oro_sdk.api.miner import clear_race_selection, list_miner_agents, set_race_selection, submit_agent
-from oro_sdk.api.public import get_current_race, get_race_detail, get_race_history, get_top_agent
+from oro_sdk.api.miner import (
+    clear_race_selection,
+    list_agent_versions,
+    list_miner_agents,
+    set_race_selection,
+    submit_agent,
+)
+from oro_sdk.api.public import (
+    get_agent_version_runs,
+    get_current_race,
+    get_race_detail,
+    get_race_history,
+    get_top_agent,
+)
 from oro_sdk.api.validator import claim_work, complete_run, get_run_problems, update_progress
 from oro_sdk.models import (
     BodySubmitAgent,
@@ -161,7 +173,10 @@ def test_two_phase_race_over_the_sdk(
     assert theft.status_code == 403 and isinstance(theft.parsed, NotVersionOwnerError)
     nothing = clear_race_selection.sync_detailed(client=charlie)
     assert nothing.status_code == 404 and isinstance(nothing.parsed, NoSelectionError)
-    assert list_miner_agents.sync(client=bob) is not None
+    mine = list_miner_agents.sync(client=bob)
+    assert mine is not None and mine.racing_agent_version_id == vb
+    latest = mine.agents[0].latest_version
+    assert latest and latest.is_selected_for_race and latest.is_pinnable
 
     out = cli(env, "admin", "race", "close-qualifying")
     assert "race 1 running" in out
@@ -182,6 +197,12 @@ def test_two_phase_race_over_the_sdk(
     top = get_top_agent.sync(client=public)
     assert top is not None and top.top_miner_hotkey == BOB.ss58_address
     assert "RACE_COMPLETE" in cli(env, "admin", "race", "show")
+    lost = list_miner_agents.sync(client=charlie)
+    assert lost is not None and lost.racing_agent_version_id is None
+    history = list_agent_versions.sync(client=charlie, agent_id=lost.agents[0].agent_id)
+    assert history and history[0].eliminated_in_race_number == 1 and history[0].pin_disabled_reason
+    phases = {r.phase for r in get_agent_version_runs.sync(client=public, agent_version_id=vb) or []}
+    assert phases == {"QUALIFYING", "RACE"}
     missing = get_race_detail.sync_detailed(client=public, race_id=uuid.uuid4())
     assert missing.status_code == 404 and isinstance(missing.parsed, RaceNotFoundError)
 

@@ -436,3 +436,45 @@ async def history(core: Core, *, suite_id: int | None, limit: int, offset: int) 
             .offset(offset)
         )
         return total, [await _view(session, r, with_qualifiers=False) for r in races]
+
+
+@dataclass(frozen=True)
+class MinerRaces:
+    """A miner's race facts for its reads: pin, racing version, eliminations, why a version can't pin."""
+
+    pinned: uuid.UUID | None
+    racing: AgentVersion | None
+    eliminated: dict[uuid.UUID, tuple[datetime, int]]
+    pin_disabled: dict[uuid.UUID, str | None]
+
+
+async def miner_races(
+    session: AsyncSession, *, hotkey: str, versions: Sequence[AgentVersion], min_score: float
+) -> MinerRaces:
+    pin = await session.get(RaceSelection, hotkey)
+    ids = [v.id for v in versions]
+    eliminated = {
+        e.agent_version_id: (e.eliminated_at, e.race_number)
+        for e in await session.scalars(
+            select(RaceElimination).where(RaceElimination.agent_version_id.in_(ids))
+        )
+    }
+    disabled: dict[uuid.UUID, str | None] = {}
+    for v in versions:
+        if v.state == "DISCARDED":
+            disabled[v.id] = "discarded"
+        elif v.state != "ELIGIBLE":
+            disabled[v.id] = "not_eligible"
+        elif v.id in eliminated:
+            disabled[v.id] = "eliminated"
+        elif (v.final_score or 0.0) < min_score:
+            disabled[v.id] = "below_threshold"
+        else:
+            disabled[v.id] = None
+    suite_id = next((v.suite_id for v in versions if v.suite_id is not None), None)
+    racing = (
+        await racing_version(session, hotkey=hotkey, suite_id=suite_id, min_score=min_score)
+        if suite_id is not None
+        else None
+    )
+    return MinerRaces(pin.agent_version_id if pin else None, racing, eliminated, disabled)
