@@ -291,3 +291,44 @@ class TestJob:
         await races.tick(world.core, running.race.race_deadline_at + timedelta(seconds=1))
         nxt = await races.current(world.core)
         assert nxt is not None and nxt.race.number == 2 and nxt.race.status == "QUALIFYING_OPEN"
+
+
+class TestConcurrency:
+    async def test_last_two_items_completing_at_once_complete_the_race_once(self, world: World) -> None:
+        await with_bank(world)
+        va = await qualify(world, miner(1), 0.6, T0)
+        vb = await qualify(world, miner(2), 0.5, T0)
+        race_id = await races.close_qualifying(world.core, now=T0)
+        # Each item needs 2 successes: give each one success, then finish both at the same moment.
+        held = []
+        for validator in ("v1", "v2", "v3", "v4"):
+            answer = await ev.claim_work(
+                world.core, validator=validator, report=None, now=T0, base_url="http://t"
+            )
+            assert answer is not None
+            held.append((validator, answer.run))
+        assert {run.agent_version_id for _, run in held} == {va.id, vb.id}
+
+        async def finish(validator: str, run: object) -> None:
+            await ev.complete_run(
+                world.core,
+                run_id=run.id,  # type: ignore[attr-defined]
+                validator=validator,
+                status="SUCCESS",
+                score=0.7 if run.agent_version_id == va.id else 0.2,  # type: ignore[attr-defined]
+                failure_reason=None,
+                details={},
+                now=T0,
+            )
+
+        firsts = {run.agent_version_id: (v, run) for v, run in held}
+        lasts = [(v, run) for v, run in held if firsts[run.agent_version_id] != (v, run)]
+        for v, run in firsts.values():
+            await finish(v, run)
+        await asyncio.gather(*(finish(v, run) for v, run in lasts))
+        view = await races.detail(world.core, race_id=race_id)
+        assert view.race.status == "RACE_COMPLETE" and view.race.winner_agent_version_id == va.id
+        assert await top_version(world) == va.id
+        async with world.sessionmaker() as s:
+            tops = list(await s.scalars(select(TopHistory)))
+        assert len(tops) == 1, "completed exactly once"

@@ -27,6 +27,7 @@ from oro_sdk.api.miner import (
 )
 from oro_sdk.api.public import (
     get_agent_version_runs,
+    get_agent_version_status,
     get_current_race,
     get_race_detail,
     get_race_history,
@@ -201,6 +202,8 @@ def test_two_phase_race_over_the_sdk(
     assert lost is not None and lost.racing_agent_version_id is None
     history = list_agent_versions.sync(client=charlie, agent_id=lost.agents[0].agent_id)
     assert history and history[0].eliminated_in_race_number == 1 and history[0].pin_disabled_reason
+    status = get_agent_version_status.sync(client=public, agent_version_id=vc)
+    assert status is not None and status.race_score == 0.4 and status.eliminated_in_race_number == 1
     phases = {r.phase for r in get_agent_version_runs.sync(client=public, agent_version_id=vb) or []}
     assert phases == {"QUALIFYING", "RACE"}
     missing = get_race_detail.sync_detailed(client=public, race_id=uuid.uuid4())

@@ -478,3 +478,28 @@ async def miner_races(
         else None
     )
     return MinerRaces(pin.agent_version_id if pin else None, racing, eliminated, disabled)
+
+
+@dataclass(frozen=True)
+class VersionRace:
+    """A version's latest race score and its elimination, for the status reads."""
+
+    race_score: float | None = None
+    eliminated_at: datetime | None = None
+    eliminated_in_race_number: int | None = None
+
+
+async def version_race(session: AsyncSession, *, version_id: uuid.UUID) -> VersionRace:
+    score = await session.scalar(
+        select(RaceQualifier.race_score)
+        .join(Race, Race.id == RaceQualifier.race_id)
+        .where(RaceQualifier.agent_version_id == version_id, RaceQualifier.race_score.is_not(None))
+        .order_by(Race.number.desc())
+        .limit(1)
+    )
+    eliminated = await session.get(RaceElimination, version_id)
+    return VersionRace(
+        score,
+        eliminated.eliminated_at if eliminated else None,
+        eliminated.race_number if eliminated else None,
+    )

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from proctor.core.evaluations.flows import ClaimAnswer, Completion
 from proctor.core.evaluations.reads import VersionCounters
-from proctor.core.races.flows import MinerRaces
+from proctor.core.races.flows import MinerRaces, VersionRace
 from proctor.core.submissions.gates import Rejection
 from proctor.core.submissions.service import Outcome
 from proctor.core.suites.documents import public_metadata
@@ -109,6 +109,7 @@ def to_version_status(
     include_flags: bool = False,
     now: datetime | None = None,
     counters: VersionCounters | None = None,
+    race: VersionRace | None = None,
 ) -> wire.AgentVersionStatus:
     released = bool(version.code_available_at and now and version.code_available_at <= now)
     return wire.AgentVersionStatus(
@@ -127,6 +128,9 @@ def to_version_status(
         success_count=counters.success_count if counters else 0,
         active_count=counters.active_count if counters else 0,
         is_closed=counters.is_closed if counters else False,
+        race_score=race.race_score if race else None,
+        eliminated_at=race.eliminated_at if race else None,
+        eliminated_in_race_number=race.eliminated_in_race_number if race else None,
     )
 
 

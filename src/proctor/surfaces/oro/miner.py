@@ -169,7 +169,10 @@ async def get_owned_agent_version_status(
     live = await reads.counters(
         session, version_id=version.id, default_required=state_of(request).settings.eval_required_successes
     )
-    return mapping.to_version_status(version, agent, now=utcnow(), counters=live, include_flags=True)
+    race = await races.version_race(session, version_id=version.id)
+    return mapping.to_version_status(
+        version, agent, now=utcnow(), counters=live, include_flags=True, race=race
+    )
 
 
 # --- inference-provider credentials ----------------------------------------------------------------

@@ -14,6 +14,7 @@ from proctor.config import Settings
 from proctor.core.cache import caches_of
 from proctor.core.evaluations import artifacts, reads
 from proctor.core.evaluations import top as top_service
+from proctor.core.races import flows as races
 from proctor.core.scores import leaderboard
 from proctor.core.submissions import service as submission_service
 from proctor.core.suites import service as suite_service
@@ -68,7 +69,8 @@ async def get_agent_version_status(
     live = await reads.counters(
         session, version_id=version.id, default_required=state_of(request).settings.eval_required_successes
     )
-    return mapping.to_version_status(version, agent, now=utcnow(), counters=live)
+    race = await races.version_race(session, version_id=version.id)
+    return mapping.to_version_status(version, agent, now=utcnow(), counters=live, race=race)
 
 
 @router.get("/agent-versions/{agent_version_id}/runs", response_model=list[wire.EvaluationRunPublic])
