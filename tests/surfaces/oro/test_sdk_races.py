@@ -29,6 +29,7 @@ from oro_sdk.api.public import (
     get_agent_version_runs,
     get_agent_version_status,
     get_current_race,
+    get_leaderboard,
     get_race_detail,
     get_race_history,
     get_top_agent,
@@ -198,6 +199,14 @@ def test_two_phase_race_over_the_sdk(
     top = get_top_agent.sync(client=public)
     assert top is not None and top.top_miner_hotkey == BOB.ss58_address
     assert "RACE_COMPLETE" in cli(env, "admin", "race", "show")
+    raw = get_leaderboard.sync_detailed(client=public, score_type="race")
+    board = raw.parsed
+    assert raw.status_code == 200, raw.content
+    assert board is not None and [(e.rank, e.miner_hotkey) for e in board.entries] == [
+        (1, BOB.ss58_address),
+        (2, CHARLIE.ss58_address),
+    ]
+    assert board.entries[0].is_current_top and board.entries[0].final_score == 0.9
     lost = list_miner_agents.sync(client=charlie)
     assert lost is not None and lost.racing_agent_version_id is None
     history = list_agent_versions.sync(client=charlie, agent_id=lost.agents[0].agent_id)

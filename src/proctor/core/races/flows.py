@@ -503,3 +503,14 @@ async def version_race(session: AsyncSession, *, version_id: uuid.UUID) -> Versi
         eliminated.eliminated_at if eliminated else None,
         eliminated.race_number if eliminated else None,
     )
+
+
+async def latest_complete(session: AsyncSession, *, suite_id: int) -> RaceView | None:
+    """The suite's most recently completed race with its qualifiers (None before the first)."""
+    race = await session.scalar(
+        select(Race)
+        .where(Race.suite_id == suite_id, Race.status == "RACE_COMPLETE")
+        .order_by(Race.race_completed_at.desc(), Race.number.desc())
+        .limit(1)
+    )
+    return await _view(session, race, with_qualifiers=True) if race is not None else None

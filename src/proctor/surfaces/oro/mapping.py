@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from proctor.core.evaluations.flows import ClaimAnswer, Completion
 from proctor.core.evaluations.reads import VersionCounters
-from proctor.core.races.flows import MinerRaces, VersionRace
+from proctor.core.races.flows import MinerRaces, RaceView, VersionRace
 from proctor.core.submissions.gates import Rejection
 from proctor.core.submissions.service import Outcome
 from proctor.core.suites.documents import public_metadata
@@ -388,5 +388,43 @@ def to_leaderboard(
                 top_at=e.top_at,
             )
             for e in page.entries
+        ],
+    )
+
+
+def to_race_leaderboard(
+    race: RaceView | None, suite: Suite, *, limit: int, offset: int, q: str | None
+) -> wire.LeaderboardResponse:
+    """`score_type=race`: the latest completed race's finishers by race rank (`final_score` is the race
+    score there, as the entry requires a number)."""
+    finishers = [r for r in (race.qualifiers if race else []) if r.row.race_score is not None]
+    needle = (q or "").strip().lower()
+    if needle:
+        finishers = [
+            r
+            for r in finishers
+            if needle in r.agent.name.lower() or r.row.miner_hotkey.lower().startswith(needle)
+        ]
+    winner = race.race.winner_agent_version_id if race else None
+    return wire.LeaderboardResponse(
+        total=len(finishers),
+        limit=limit,
+        offset=offset,
+        suite=to_suite_public(suite),
+        unique_miners=len({r.row.miner_hotkey for r in finishers}),
+        entries=[
+            wire.LeaderboardEntry(
+                rank=r.row.race_rank or 0,
+                agent_version_id=r.version.id,
+                agent_name=r.agent.name,
+                miner_hotkey=r.row.miner_hotkey,
+                version_number=r.version.version_number,
+                final_score=float(r.row.race_score or 0.0),
+                race_score=r.row.race_score,
+                eligible_at=r.version.eligible_at,
+                is_discarded=r.version.state == "DISCARDED",
+                is_current_top=r.version.id == winner,
+            )
+            for r in finishers[offset : offset + limit]
         ],
     )

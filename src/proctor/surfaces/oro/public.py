@@ -147,13 +147,22 @@ async def get_leaderboard(
     request: Request,
     session: SessionDep,
     suite_id: int | None = None,
-    score_type: Literal["qualifying"] = "qualifying",
+    score_type: Literal["qualifying", "race"] = "qualifying",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
     q: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     """Eligible agents ranked by final score; `q` matches agent names (substring) or hotkeys (prefix)."""
     settings = state_of(request).settings
+    if score_type == "race":  # the latest completed race's finishers, by race rank
+        suite = await (
+            suite_service.get_suite(session, suite_id=suite_id)
+            if suite_id is not None
+            else suite_service.current_suite(session)
+        )
+        race = await races.latest_complete(session, suite_id=suite.id)
+        board = mapping.to_race_leaderboard(race, suite, limit=limit, offset=offset, q=q)
+        return _json(board.model_dump_json(by_alias=True).encode())
     caches = caches_of(session)
     key = ("leaderboard", caches.scores.value, suite_id, limit, offset, q, settings.top_margin)
     body = caches.rendered.get(key)

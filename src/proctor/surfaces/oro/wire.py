@@ -391,6 +391,7 @@ class LeaderboardEntry(BaseModel):
     miner_hotkey: str
     version_number: int
     final_score: float
+    race_score: float | None = None
     eligible_at: datetime | None = None
     is_discarded: bool = False
     is_miner_banned: bool = False
