@@ -93,6 +93,17 @@ class Settings(BaseSettings):
     top_margin: float = 0.05  # a challenger must beat the incumbent's score by this fraction
     top_emission_weight: float = 1.0  # share of emissions to the top miner (the rest is burned)
     reaper_interval_seconds: float = 5.0
+
+    # Races (reference oro-api §4.1, §4.3, §7.4): ORO's second phase. Off: qualifying alone crowns the
+    # top. On: the race job opens a race per active suite, closes qualifying when the window ends
+    # (or `proctor admin race close-qualifying`), and only a race winner changes the top.
+    race_enabled: bool = False
+    race_field_size: int = Field(8, ge=1)  # qualifiers per race, the incumbent included
+    race_qualifying_seconds: int = Field(24 * 3600, ge=0)  # qualifying window of a new race
+    race_deadline_seconds: int = Field(12 * 3600, ge=60)  # race phase limit: stragglers are marked
+    race_required_successes: int = Field(2, ge=1)  # race runs from distinct validators per qualifier
+    race_min_qualifying_score: float = Field(0.0, ge=0.0, le=1.0)  # qualifying threshold (final score)
+    race_interval_seconds: float = 30.0  # the race job's tick (0: off; close by command)
     run_jobs: bool = True  # run periodic jobs inside `proctor serve` (one replica at a time on PostgreSQL)
     # `proctor serve` worker processes (uvicorn). The periodic jobs run in one of them: the worker
     # holding the lock file `<data_dir>/jobs.lock` (taken over by its replacement if it dies).

@@ -17,7 +17,7 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proctor.app import SchemaOutOfDate, prepare_database
-from proctor.cli import bitrecs, compute, epochs, pool
+from proctor.cli import bitrecs, compute, epochs, pool, races
 from proctor.cli.common import console, err_console, ok, run_in_transaction, settings_from
 from proctor.config import Settings
 from proctor.core.admin import audit
@@ -45,6 +45,7 @@ app.add_typer(version_app, name="version")
 app.add_typer(validators_app, name="validators")
 app.add_typer(epochs.app, name="epoch")
 app.add_typer(pool.app, name="pool")
+app.add_typer(races.app, name="race")
 # The compute marketplace's operator commands, also under `proctor admin` where operators look first.
 app.add_typer(compute.miners_app, name="compute-miners")
 app.add_typer(compute.clients_app, name="compute-clients")

@@ -23,6 +23,7 @@ from proctor.models.pool import (
     PoolWindow,
     PoolWindowPoints,
 )
+from proctor.models.races import Race, RaceElimination, RaceProblem, RaceQualifier, RaceSelection
 from proctor.models.rewards import (
     RecipientColdkey,
     RecipientColdkeyChange,
@@ -66,6 +67,11 @@ __all__ = [
     "PoolWindow",
     "PoolWindowPoints",
     "Problem",
+    "Race",
+    "RaceElimination",
+    "RaceProblem",
+    "RaceQualifier",
+    "RaceSelection",
     "RecipientColdkey",
     "RecipientColdkeyChange",
     "RewardClaim",

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from proctor.storage.base import Base, utcnow
@@ -19,14 +19,30 @@ class WorkItem(Base):
 
     __tablename__ = "work_items"
     __table_args__ = (
-        UniqueConstraint("agent_version_id", "phase"),
+        # One QUALIFYING item per version, and one RACE item per version and race.
+        Index(
+            "uq_work_items_qualifying",
+            "agent_version_id",
+            unique=True,
+            postgresql_where=text("phase = 'QUALIFYING'"),
+            sqlite_where=text("phase = 'QUALIFYING'"),
+        ),
+        Index(
+            "uq_work_items_race",
+            "agent_version_id",
+            "race_id",
+            unique=True,
+            postgresql_where=text("phase = 'RACE'"),
+            sqlite_where=text("phase = 'RACE'"),
+        ),
         Index("ix_work_items_status_queued", "status", "queued_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     agent_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agent_versions.id", ondelete="CASCADE"))
     suite_id: Mapped[int] = mapped_column(ForeignKey("suites.id"))
-    phase: Mapped[str] = mapped_column(String(20), default="QUALIFYING")
+    phase: Mapped[str] = mapped_column(String(20), default="QUALIFYING")  # QUALIFYING | RACE
+    race_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("races.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(20), default="OPEN")  # OPEN | CLOSED | DISCARDED
     required_successes: Mapped[int]
     success_count: Mapped[int] = mapped_column(default=0)
@@ -68,6 +84,7 @@ class EvaluationRun(Base):
     work_item_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("work_items.id", ondelete="CASCADE"))
     agent_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agent_versions.id", ondelete="CASCADE"))
     suite_id: Mapped[int] = mapped_column(ForeignKey("suites.id"))
+    race_id: Mapped[uuid.UUID | None]  # the work item's race (RACE runs), copied at claim
     validator_hotkey: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="CLAIMED")
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)

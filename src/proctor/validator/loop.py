@@ -513,6 +513,9 @@ class ValidatorLoop:
         if not raw:
             raise RunFailed("the run has no problems to evaluate")
         public, warning = self._public_metadata(suite_id)
+        # A problem the public view does not list is a race-only problem (the hidden bank): the agent
+        # sees the keys the suite shows publicly, nothing else.
+        shown_anywhere = set().union(*public.values()) if public else set()
         problems: list[Problem] = []
         hidden_union: set[str] = set(ALWAYS_HIDDEN)
         for item in raw:
@@ -523,7 +526,7 @@ class ValidatorLoop:
             if public is not None:
                 # Whatever the public suite view leaves out of this problem, the agent does not see.
                 visible = public.get(pid)
-                hidden |= set(metadata) - set(visible) if visible is not None else set(metadata)
+                hidden |= set(metadata) - set(visible if visible is not None else shown_anywhere)
             hidden_union |= hidden & set(metadata)
             problems.append(Problem(pid, metadata, frozenset(hidden)))
         shown = sorted(hidden_union & {k for p in problems for k in p.metadata})

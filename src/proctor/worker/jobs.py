@@ -10,10 +10,11 @@ from proctor.core.compute.jobs import jobs as compute_jobs
 from proctor.core.context import Core, build_core
 from proctor.core.evaluations.jobs import jobs as evaluation_jobs
 from proctor.core.pool.jobs import jobs as pool_jobs
+from proctor.core.races.jobs import jobs as race_jobs
 from proctor.core.rewards.jobs import jobs as reward_jobs
 from proctor.worker.periodic import Job, run_forever
 
-DOMAINS = (evaluation_jobs, compute_jobs, reward_jobs, bitrecs_jobs, pool_jobs)
+DOMAINS = (evaluation_jobs, compute_jobs, reward_jobs, bitrecs_jobs, pool_jobs, race_jobs)
 
 
 def all_jobs(settings: Settings) -> list[Job]:

@@ -192,7 +192,13 @@ class TestReads:
     async def test_agents_versions_and_status(self, oro: App) -> None:
         _, c = oro
         before = (await c.get("/v1/miner/agents", headers=oro_headers(BOB))).json()
-        assert before == {"agents": [], "can_submit": True, "next_allowed_at": None}
+        assert before == {
+            "agents": [],
+            "can_submit": True,
+            "next_allowed_at": None,
+            "racing_agent_version_id": None,
+            "racing_agent_id": None,
+        }
         accepted = (await submit(c, BOB, name="reader")).json()
         listing = (await c.get("/v1/miner/agents", headers=oro_headers(BOB))).json()
         assert listing["can_submit"] is False and listing["next_allowed_at"]

@@ -28,6 +28,7 @@ from proctor.core.evaluations import service as evaluation_service
 from proctor.core.evaluations import statements as st
 from proctor.core.evaluations.aggregation import Contender, aggregate, dethrones, valid_score
 from proctor.core.evaluations.service import AtCapacity, HostReport, Policy, ProblemUpdate, policy_from
+from proctor.core.races import settling as races_settling
 from proctor.errors import BadRequest, NotFound, ValidationFailed
 from proctor.models import Problem
 from proctor.storage.blobs import PresignedUpload
@@ -226,13 +227,20 @@ async def suite_problem_ids(core: Core, tx: Tx, suite_id: int) -> frozenset[uuid
     return found
 
 
+async def run_problem_ids(core: Core, tx: Tx, run: Any) -> frozenset[uuid.UUID]:
+    """The problem ids a run may report: its suite's, or for a RACE run the suite's hidden race bank."""
+    if run.race_id is None:
+        return await suite_problem_ids(core, tx, run.suite_id)
+    return await races_settling.bank_ids(core, tx, run.suite_id)
+
+
 async def record_progress(
     core: Core, *, run_id: uuid.UUID, validator: str, updates: Sequence[ProblemUpdate], now: datetime
 ) -> None:
     """Merge per-problem results: a field a later update omits (or sends as null) is never wiped."""
     async with core.db.transaction() as tx:
         run = await leases.hold(tx, RUNS, lease_id=run_id, owner=validator, now=now)
-        known = await suite_problem_ids(core, tx, run.suite_id)
+        known = await run_problem_ids(core, tx, run)
         unknown = [str(u.problem_id) for u in updates if u.problem_id not in known]
         if unknown:
             raise BadRequest(
@@ -291,7 +299,7 @@ async def presign_upload(
         run = await tx.one(st.RUN, {"run_id": run_id})
         if run is None:
             raise NotFound("Evaluation run not found", code="EVAL_RUN_NOT_FOUND")
-        if problem_id not in await suite_problem_ids(core, tx, run.suite_id):
+        if problem_id not in await run_problem_ids(core, tx, run):
             raise NotFound("Problem not found in this run's suite", code="PROBLEM_NOT_FOUND")
         await leases.hold(tx, RUNS, lease_id=run_id, owner=validator, now=now)
     if content_length <= 0:
@@ -395,7 +403,7 @@ async def complete_run(
         else:
             item = await tx.one(st.ITEM, {"item_id": run.work_item_id})
             assert item is not None, "a run's work item outlives it (foreign key)"
-    if eligible:
+    if eligible or item.phase == "RACE":  # a race item may have completed its race (the top)
         core.caches.scores_changed()
     return Completion(run=run, item=item, became_eligible=eligible, final_score=item.final_score)
 
@@ -424,6 +432,16 @@ async def settle(tx: Tx, item: Any, *, policy: Policy, now: datetime) -> tuple[A
     """
     if item.status != "OPEN":
         return item, False
+    if item.phase == "RACE":  # a qualifier's race score; the version's state never changes
+        settled = await races_settling.settle_item(
+            tx,
+            item,
+            aggregation=policy.aggregation,
+            max_failures=policy.max_failures,
+            margin=policy.top_margin,
+            now=now,
+        )
+        return settled, False
     if item.success_count >= item.required_successes:
         scores = [float(r.validator_score) for r in await tx.all(st.INCLUDED_SCORES, {"item_id": item.id})]
         score = aggregate(scores, policy.aggregation)
@@ -439,14 +457,15 @@ async def settle(tx: Tx, item: Any, *, policy: Policy, now: datetime) -> tuple[A
                 "release_at": now + timedelta(seconds=policy.release_delay_seconds),
             },
         )
-        await consider_top(
-            tx,
-            suite_id=item.suite_id,
-            version_id=item.agent_version_id,
-            score=score,
-            margin=policy.top_margin,
-            now=now,
-        )
+        if not policy.races_decide_top:
+            await consider_top(
+                tx,
+                suite_id=item.suite_id,
+                version_id=item.agent_version_id,
+                score=score,
+                margin=policy.top_margin,
+                now=now,
+            )
         return closed, True
     if item.failure_count >= policy.max_failures:
         closed = await tx.one(

@@ -63,7 +63,7 @@ class EvaluationRepository:
     async def item_for_version(self, version_id: uuid.UUID) -> WorkItem | None:
         query = (
             select(WorkItem)
-            .where(WorkItem.agent_version_id == version_id)
+            .where(WorkItem.agent_version_id == version_id, WorkItem.phase == "QUALIFYING")
             .order_by(WorkItem.queued_at.desc())
         )
         return await self.session.scalar(query.limit(1))

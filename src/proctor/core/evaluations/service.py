@@ -28,6 +28,7 @@ class Policy:
     top_margin: float = 0.05
     upload_max_bytes: int = 50 * 1024 * 1024
     claim_returns_held_run: bool = True
+    races_decide_top: bool = False  # PROCTOR_RACE_ENABLED: qualifying never changes the top
 
 
 def policy_from(settings: Any) -> Policy:
@@ -40,6 +41,7 @@ def policy_from(settings: Any) -> Policy:
         top_margin=settings.top_margin,
         upload_max_bytes=settings.blob_max_upload_bytes,
         claim_returns_held_run=settings.eval_claim_returns_held_run,
+        races_decide_top=settings.race_enabled,
     )
 
 
@@ -98,5 +100,10 @@ async def run_for_validator(session: AsyncSession, *, run_id: uuid.UUID, validat
 
 
 async def run_problems(session: AsyncSession, *, run: EvaluationRun) -> Sequence[Problem]:
-    """The problems a run evaluates: its suite's, in suite order (ground truth included)."""
+    """The problems a run evaluates: its suite's, in suite order (ground truth included); a RACE run's
+    are the suite's hidden race bank."""
+    if run.race_id is not None:
+        from proctor.core.races import bank
+
+        return await bank.problems(session, suite_id=run.suite_id)  # type: ignore[return-value]
     return await EvaluationRepository(session).suite_problems(run.suite_id)

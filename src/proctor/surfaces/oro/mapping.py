@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from proctor.core.evaluations.flows import ClaimAnswer, Completion
 from proctor.core.evaluations.reads import VersionCounters
+from proctor.core.races.flows import MinerRaces, RaceView, VersionRace
 from proctor.core.submissions.gates import Rejection
 from proctor.core.submissions.service import Outcome
 from proctor.core.suites.documents import public_metadata
@@ -36,7 +37,24 @@ def to_problem_public(suite: Suite, problem: Problem, *, include_embeddings: boo
     )
 
 
-def to_agent_public(agent: Agent, latest: AgentVersion | None) -> wire.AgentPublic:
+def _race_fields(version: AgentVersion, race: MinerRaces | None) -> dict[str, Any]:
+    """A version's race facts for the miner reads (ORO 1.0.78's optional fields)."""
+    if race is None:
+        return {}
+    eliminated = race.eliminated.get(version.id)
+    reason = race.pin_disabled.get(version.id)
+    return {
+        "eliminated_at": eliminated[0] if eliminated else None,
+        "eliminated_in_race_number": eliminated[1] if eliminated else None,
+        "is_selected_for_race": race.pinned == version.id,
+        "is_pinnable": reason is None,
+        "pin_disabled_reason": reason,
+    }
+
+
+def to_agent_public(
+    agent: Agent, latest: AgentVersion | None, race: MinerRaces | None = None
+) -> wire.AgentPublic:
     return wire.AgentPublic(
         agent_id=agent.id,
         miner_hotkey=agent.miner_hotkey,
@@ -50,17 +68,19 @@ def to_agent_public(agent: Agent, latest: AgentVersion | None) -> wire.AgentPubl
             submitted_at=latest.submitted_at,
             state=latest.state,
             final_score=latest.final_score,
+            **_race_fields(latest, race),
         ),
     )
 
 
-def to_history_entry(version: AgentVersion) -> wire.AgentVersionHistoryEntry:
+def to_history_entry(version: AgentVersion, race: MinerRaces | None = None) -> wire.AgentVersionHistoryEntry:
     return wire.AgentVersionHistoryEntry(
         agent_version_id=version.id,
         version_number=version.version_number,
         submitted_at=version.submitted_at,
         state=version.state,
         final_score=version.final_score,
+        **_race_fields(version, race),
     )
 
 
@@ -89,6 +109,7 @@ def to_version_status(
     include_flags: bool = False,
     now: datetime | None = None,
     counters: VersionCounters | None = None,
+    race: VersionRace | None = None,
 ) -> wire.AgentVersionStatus:
     released = bool(version.code_available_at and now and version.code_available_at <= now)
     return wire.AgentVersionStatus(
@@ -107,6 +128,9 @@ def to_version_status(
         success_count=counters.success_count if counters else 0,
         active_count=counters.active_count if counters else 0,
         is_closed=counters.is_closed if counters else False,
+        race_score=race.race_score if race else None,
+        eliminated_at=race.eliminated_at if race else None,
+        eliminated_in_race_number=race.eliminated_in_race_number if race else None,
     )
 
 
@@ -212,6 +236,8 @@ def to_run_public(run: Any) -> wire.EvaluationRunPublic:
         score_components_summary=run.score_components,
         service_versions=run.service_versions,
         sandbox_metadata=run.sandbox_metadata,
+        phase="RACE" if run.race_id else "QUALIFYING",
+        race_id=run.race_id,
     )
 
 
@@ -302,6 +328,8 @@ def to_running(run: Any, version: AgentVersion, agent: Agent) -> wire.RunningEva
         status=run.status,
         started_at=run.claimed_at,
         progress_percent=round(min(100.0, percent), 2),
+        phase="RACE" if run.race_id else "QUALIFYING",
+        race_id=run.race_id,
     )
 
 
@@ -327,6 +355,7 @@ def to_pending(queue: Any) -> wire.PendingEvaluationsResponse:
                 remaining=max(0, item.required_successes - item.success_count - item.active_count),
                 queued_at=item.queued_at,
                 phase=item.phase,
+                race_id=item.race_id,
             )
             for item, version, agent in queue.items
         ],
@@ -359,5 +388,43 @@ def to_leaderboard(
                 top_at=e.top_at,
             )
             for e in page.entries
+        ],
+    )
+
+
+def to_race_leaderboard(
+    race: RaceView | None, suite: Suite, *, limit: int, offset: int, q: str | None
+) -> wire.LeaderboardResponse:
+    """`score_type=race`: the latest completed race's finishers by race rank (`final_score` is the race
+    score there, as the entry requires a number)."""
+    finishers = [r for r in (race.qualifiers if race else []) if r.row.race_score is not None]
+    needle = (q or "").strip().lower()
+    if needle:
+        finishers = [
+            r
+            for r in finishers
+            if needle in r.agent.name.lower() or r.row.miner_hotkey.lower().startswith(needle)
+        ]
+    winner = race.race.winner_agent_version_id if race else None
+    return wire.LeaderboardResponse(
+        total=len(finishers),
+        limit=limit,
+        offset=offset,
+        suite=to_suite_public(suite),
+        unique_miners=len({r.row.miner_hotkey for r in finishers}),
+        entries=[
+            wire.LeaderboardEntry(
+                rank=r.row.race_rank or 0,
+                agent_version_id=r.version.id,
+                agent_name=r.agent.name,
+                miner_hotkey=r.row.miner_hotkey,
+                version_number=r.version.version_number,
+                final_score=float(r.row.race_score or 0.0),
+                race_score=r.row.race_score,
+                eligible_at=r.version.eligible_at,
+                is_discarded=r.version.state == "DISCARDED",
+                is_current_top=r.version.id == winner,
+            )
+            for r in finishers[offset : offset + limit]
         ],
     )

@@ -13,6 +13,7 @@ from proctor.auth.principal import Principal
 from proctor.core.credentials import service as credential_service
 from proctor.core.evaluations import reads
 from proctor.core.evaluations import service as evaluation_service
+from proctor.core.races import flows as races
 from proctor.core.submissions import service as submission_service
 from proctor.core.submissions.gates import Candidate, Facts, cooldown_rejection
 from proctor.errors import RateLimited
@@ -118,27 +119,43 @@ async def check_agent(request: Request, principal: MinerAuth) -> Response:
 
 
 @router.get("/agents", response_model=wire.MinerAgentsResponse)
-async def list_miner_agents(principal: MinerAuth, session: SessionDep) -> wire.MinerAgentsResponse:
+async def list_miner_agents(
+    request: Request, principal: MinerAuth, session: SessionDep
+) -> wire.MinerAgentsResponse:
     """List the miner's agents, each with its latest version, and whether it may submit now."""
     now = utcnow()
     rows = await submission_service.miner_agents(session, hotkey=principal.hotkey)
     until = await submission_service.next_allowed_at(session, hotkey=principal.hotkey, now=now)
+    race = await races.miner_races(
+        session,
+        hotkey=principal.hotkey,
+        versions=[latest for _, latest in rows if latest is not None],
+        min_score=state_of(request).settings.race_min_qualifying_score,
+    )
     return wire.MinerAgentsResponse(
-        agents=[mapping.to_agent_public(agent, latest) for agent, latest in rows],
+        agents=[mapping.to_agent_public(agent, latest, race) for agent, latest in rows],
         can_submit=until is None,
         next_allowed_at=until,
+        racing_agent_version_id=race.racing.id if race.racing else None,
+        racing_agent_id=race.racing.agent_id if race.racing else None,
     )
 
 
 @router.get("/agents/{agent_id}/versions", response_model=list[wire.AgentVersionHistoryEntry])
 async def list_agent_versions(
-    agent_id: uuid.UUID, principal: MinerAuth, session: SessionDep
+    agent_id: uuid.UUID, request: Request, principal: MinerAuth, session: SessionDep
 ) -> list[wire.AgentVersionHistoryEntry]:
     """List every version of one of the miner's agents, newest first."""
     _, versions = await submission_service.owned_agent_versions(
         session, hotkey=principal.hotkey, agent_id=agent_id
     )
-    return [mapping.to_history_entry(v) for v in versions]
+    race = await races.miner_races(
+        session,
+        hotkey=principal.hotkey,
+        versions=versions,
+        min_score=state_of(request).settings.race_min_qualifying_score,
+    )
+    return [mapping.to_history_entry(v, race) for v in versions]
 
 
 @router.get("/agent-versions/{agent_version_id}", response_model=wire.AgentVersionStatus)
@@ -152,7 +169,10 @@ async def get_owned_agent_version_status(
     live = await reads.counters(
         session, version_id=version.id, default_required=state_of(request).settings.eval_required_successes
     )
-    return mapping.to_version_status(version, agent, now=utcnow(), counters=live, include_flags=True)
+    race = await races.version_race(session, version_id=version.id)
+    return mapping.to_version_status(
+        version, agent, now=utcnow(), counters=live, include_flags=True, race=race
+    )
 
 
 # --- inference-provider credentials ----------------------------------------------------------------

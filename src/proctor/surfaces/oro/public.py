@@ -14,6 +14,7 @@ from proctor.config import Settings
 from proctor.core.cache import caches_of
 from proctor.core.evaluations import artifacts, reads
 from proctor.core.evaluations import top as top_service
+from proctor.core.races import flows as races
 from proctor.core.scores import leaderboard
 from proctor.core.submissions import service as submission_service
 from proctor.core.suites import service as suite_service
@@ -68,7 +69,8 @@ async def get_agent_version_status(
     live = await reads.counters(
         session, version_id=version.id, default_required=state_of(request).settings.eval_required_successes
     )
-    return mapping.to_version_status(version, agent, now=utcnow(), counters=live)
+    race = await races.version_race(session, version_id=version.id)
+    return mapping.to_version_status(version, agent, now=utcnow(), counters=live, race=race)
 
 
 @router.get("/agent-versions/{agent_version_id}/runs", response_model=list[wire.EvaluationRunPublic])
@@ -145,13 +147,22 @@ async def get_leaderboard(
     request: Request,
     session: SessionDep,
     suite_id: int | None = None,
-    score_type: Literal["qualifying"] = "qualifying",
+    score_type: Literal["qualifying", "race"] = "qualifying",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
     q: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     """Eligible agents ranked by final score; `q` matches agent names (substring) or hotkeys (prefix)."""
     settings = state_of(request).settings
+    if score_type == "race":  # the latest completed race's finishers, by race rank
+        suite = await (
+            suite_service.get_suite(session, suite_id=suite_id)
+            if suite_id is not None
+            else suite_service.current_suite(session)
+        )
+        race = await races.latest_complete(session, suite_id=suite.id)
+        board = mapping.to_race_leaderboard(race, suite, limit=limit, offset=offset, q=q)
+        return _json(board.model_dump_json(by_alias=True).encode())
     caches = caches_of(session)
     key = ("leaderboard", caches.scores.value, suite_id, limit, offset, q, settings.top_margin)
     body = caches.rendered.get(key)

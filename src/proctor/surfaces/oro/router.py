@@ -6,14 +6,14 @@ from fastapi import FastAPI
 
 from proctor.http.errors import ErrorRenderers, render_flat
 from proctor.http.surface import mount_group
-from proctor.surfaces.oro import admin, auth_routes, miner, public, validator
+from proctor.surfaces.oro import admin, auth_routes, miner, public, races, validator
 
 
 def mount(app: FastAPI, renderers: ErrorRenderers) -> None:
     """Attach ORO's route groups; all of them answer errors in ORO's flat envelope."""
-    mount_group(app, renderers, "/v1/public", [public.router], render_flat)
+    mount_group(app, renderers, "/v1/public", [public.router, races.public_router], render_flat)
     mount_group(app, renderers, "/v1/auth", [auth_routes.router], render_flat)
-    mount_group(app, renderers, "/v1/miner", [miner.router], render_flat)
+    mount_group(app, renderers, "/v1/miner", [miner.router, races.miner_router], render_flat)
     mount_group(app, renderers, "/v1/validator", [validator.router], render_flat)
     mount_group(app, renderers, "/v1/admin", [admin.router], render_flat)
     # Every route here is signed: the global limit is counted with the nonce (`auth._signed`).

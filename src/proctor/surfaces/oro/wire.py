@@ -89,6 +89,11 @@ class AgentLatestVersion(BaseModel):
     submitted_at: datetime
     state: str
     final_score: float | None = None
+    eliminated_at: datetime | None = None
+    eliminated_in_race_number: int | None = None
+    is_selected_for_race: bool = False
+    is_pinnable: bool = False
+    pin_disabled_reason: str | None = None
 
 
 class AgentPublic(BaseModel):
@@ -103,6 +108,8 @@ class MinerAgentsResponse(BaseModel):
     agents: list[AgentPublic]
     can_submit: bool
     next_allowed_at: datetime | None = None
+    racing_agent_version_id: uuid.UUID | None = None
+    racing_agent_id: uuid.UUID | None = None
 
 
 class AgentVersionHistoryEntry(BaseModel):
@@ -111,6 +118,11 @@ class AgentVersionHistoryEntry(BaseModel):
     submitted_at: datetime
     state: str
     final_score: float | None = None
+    eliminated_at: datetime | None = None
+    eliminated_in_race_number: int | None = None
+    is_selected_for_race: bool = False
+    is_pinnable: bool = False
+    pin_disabled_reason: str | None = None
 
 
 class AgentVersionPublic(BaseModel):
@@ -140,6 +152,9 @@ class AgentVersionStatus(BaseModel):
     active_count: int = 0
     is_closed: bool = False
     final_score: float | None = None
+    race_score: float | None = None
+    eliminated_at: datetime | None = None
+    eliminated_in_race_number: int | None = None
     release_state: str = "HIDDEN"
     code_available_at: datetime | None = None
     review_flags: list[dict[str, Any]] = Field(default_factory=list)
@@ -259,6 +274,7 @@ class EvaluationRunPublic(BaseModel):
     service_versions: dict[str, Any] | None = None
     sandbox_metadata: dict[str, Any] | None = None
     phase: str | None = "QUALIFYING"
+    race_id: uuid.UUID | None = None
 
 
 class EvaluationRunDetail(BaseModel):
@@ -294,6 +310,7 @@ class ProblemProgressEntry(BaseModel):
     problem_id: uuid.UUID
     category: str | None = None
     phase: str | None = "QUALIFYING"
+    race_id: uuid.UUID | None = None
     validator_results: list[ValidatorProblemResult] = Field(default_factory=list)
 
 
@@ -336,6 +353,7 @@ class RunningEvaluation(BaseModel):
     started_at: datetime
     progress_percent: float = 0.0
     phase: str | None = "QUALIFYING"
+    race_id: uuid.UUID | None = None
 
 
 class PendingEvaluationSummary(BaseModel):
@@ -358,6 +376,7 @@ class PendingEvaluation(BaseModel):
     remaining: int
     queued_at: datetime
     phase: str | None = "QUALIFYING"
+    race_id: uuid.UUID | None = None
 
 
 class PendingEvaluationsResponse(BaseModel):
@@ -372,6 +391,7 @@ class LeaderboardEntry(BaseModel):
     miner_hotkey: str
     version_number: int
     final_score: float
+    race_score: float | None = None
     eligible_at: datetime | None = None
     is_discarded: bool = False
     is_miner_banned: bool = False
