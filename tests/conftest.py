@@ -147,3 +147,26 @@ def start_server(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], ServerPr
     yield start
     for server in started:
         server.stop()
+
+
+# Tests that open many PostgreSQL connections at once (contention tests, 30-40 connection pools, a
+# live server's two pools). On pytest-xdist (`--dist loadgroup`) they share one worker, so two of
+# them never run together and exhaust the server's max_connections (100 by default).
+MANY_PG_CONNECTIONS = frozenset(
+    {
+        "tests/surfaces/compute/test_contention.py",
+        "tests/surfaces/oro/test_contention.py",
+        "tests/surfaces/pool/test_tasks.py",
+        "tests/core/test_leases.py",
+        "tests/core/evaluations/test_lifecycle.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        if module in MANY_PG_CONNECTIONS and (
+            "postgres" in item.nodeid or item.get_closest_marker("postgres")
+        ):
+            item.add_marker(pytest.mark.xdist_group("many-pg-connections"))
