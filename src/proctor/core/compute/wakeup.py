@@ -1,0 +1,138 @@
+"""Wake long-polling miners when a job may have become claimable, without polling the database.
+
+One `JobBell` per process (kept in `core.caches.extra`). Whatever makes a job QUEUED — a client's
+new job, a failed attempt or a lapsed lease handed back — rings it:
+
+- on PostgreSQL with `NOTIFY proctor_compute_jobs` inside the transaction that queued the job, so it
+  is heard on commit by every replica (and by this one) through one `LISTEN` connection per process;
+- on SQLite (one process by construction) in process, after the commit.
+
+A ring bumps the bell's generation and wakes every waiter of this process; each re-reads the queue
+once. A miner whose last look at the queue found nothing fitting, at the current generation, waits
+again without a statement: an idle fleet costs the database nothing, however many miners wait
+(`idle(miner)`). `poll_recheck_seconds` bounds how long that memo is trusted, as a safety net for
+anything that queued work without ringing (an operator's direct SQL, a lost LISTEN connection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import asyncpg
+
+from proctor.storage.sql import Tx, asyncpg_dsn
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "proctor_compute_jobs"
+_NOTIFY_SQL = f"SELECT pg_notify('{CHANNEL}', '')"
+
+
+class JobBell:
+    def __init__(self, *, database_url: str, dialect: str, recheck_seconds: float) -> None:
+        self.database_url, self.dialect, self.recheck_seconds = database_url, dialect, recheck_seconds
+        self.generation = 0
+        self._event = asyncio.Event()
+        self._looked: dict[str, tuple[int, float]] = {}  # miner → (generation, monotonic) of an empty look
+        self._listener: asyncpg.Connection | None = None
+        self._starting: asyncio.Lock | None = None
+        self.rings = 0  # how often this process heard the bell (for tests and metrics)
+
+    # --- ringing --------------------------------------------------------------------------------------
+
+    async def ring_in(self, tx: Tx) -> None:
+        """Inside the transaction that queued a job: PostgreSQL tells every replica on commit."""
+        if tx.dialect == "postgresql":
+            from sqlalchemy import text
+
+            await tx.scalar(text(_NOTIFY_SQL))
+
+    async def ring_in_session(self, session: Any) -> None:
+        """The same for an ORM unit of work."""
+        if session.bind.dialect.name == "postgresql":
+            from sqlalchemy import text
+
+            await session.execute(text(_NOTIFY_SQL))
+
+    def rang(self) -> None:
+        """After the commit, in this process (the NOTIFY may take a moment to come back)."""
+        self.generation += 1
+        self.rings += 1
+        self._event.set()
+        self._event = asyncio.Event()
+
+    # --- waiting --------------------------------------------------------------------------------------
+
+    def idle(self, miner_id: str) -> bool:
+        """Whether this miner already found nothing at the current generation (skip the database)."""
+        if self.dialect == "postgresql" and (self._listener is None or self._listener.is_closed()):
+            return False  # not hearing other replicas: look at the queue every time
+        looked = self._looked.get(miner_id)
+        return (
+            looked is not None
+            and looked[0] == self.generation
+            and time.monotonic() - looked[1] < self.recheck_seconds
+        )
+
+    def found_nothing(self, miner_id: str, generation: int) -> None:
+        if len(self._looked) > 100_000:
+            self._looked.clear()
+        self._looked[miner_id] = (generation, time.monotonic())
+
+    def forget(self, miner_id: str) -> None:
+        """The miner's offer changed: its next poll looks at the queue again."""
+        self._looked.pop(miner_id, None)
+
+    async def wait(self, generation: int, timeout: float) -> bool:
+        """Until the bell rings past `generation` or `timeout` passes; True when it rang."""
+        if self.generation != generation:
+            return True
+        event = self._event
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+        return self.generation != generation
+
+    # --- listening (PostgreSQL) -------------------------------------------------------------------------
+
+    async def listen(self) -> None:
+        """Start the process's LISTEN connection once (PostgreSQL only; idempotent, cheap after)."""
+        if self.dialect != "postgresql" or (self._listener is not None and not self._listener.is_closed()):
+            return
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._listener is not None and not self._listener.is_closed():
+                return
+            dsn, options = asyncpg_dsn(self.database_url)
+            try:
+                conn = await asyncpg.connect(dsn, **options)
+                await conn.add_listener(CHANNEL, lambda *_: self.rang())
+                conn.add_termination_listener(lambda *_: self.rang())  # reconnects on the next poll
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("compute: LISTEN %s failed (%s); polls re-read the queue instead", CHANNEL, exc)
+                return
+            self._listener = conn
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+            self._listener = None
+
+
+def bell(core: Any) -> JobBell:
+    """This process's bell (built on first use)."""
+    found = core.caches.extra.get("compute.bell")
+    if found is None:
+        settings = core.settings
+        url = settings.resolved_database_url
+        found = core.caches.extra["compute.bell"] = JobBell(
+            database_url=url,
+            dialect="postgresql" if url.startswith("postgresql") else "sqlite",
+            recheck_seconds=settings.compute_poll_recheck_seconds,
+        )
+    return found  # type: ignore[no-any-return]
