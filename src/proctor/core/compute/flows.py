@@ -14,6 +14,7 @@ Neutral errors only; each surface maps them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -84,7 +85,7 @@ async def create_job(core: Core, *, client_id: str, spec: JobSpec, now: datetime
     async with core.sessionmaker() as session, session.begin():
         job = await svc.create_job(session, client_id=client_id, spec=spec, policy=policy(core), now=now)
         await ring.ring_in_session(session)
-    ring.rang()
+    ring.committed()
     return job
 
 
@@ -98,7 +99,7 @@ async def fail_job(core: Core, *, miner_id: str, job_id: str, error: str, now: d
         if job.state == svc.QUEUED:
             await ring.ring_in_session(session)
     if job.state == svc.QUEUED:
-        ring.rang()
+        ring.committed()
     return job
 
 
@@ -177,28 +178,36 @@ async def poll(
     await ring.listen()
     known: dict[str, str] = core.caches.extra.setdefault("compute.poll_keys", {})
     give_up = time.monotonic() + max(0.0, min(max_wait_seconds, rules.poll_max_wait_seconds))
+    woken = False  # a ring woke this poll: it owes a look, and a pass_on when it takes nothing
     while True:
         generation = ring.generation
         miner_id = known.get(key_hash)
         if miner_id is not None:
             _check_claimed_id(miner_id, claimed_id)
-        if miner_id is None or not ring.idle(miner_id):
-            look = await _look(core, key_hash=key_hash, claimed_id=claimed_id, rules=rules, now=utcnow())
+        if miner_id is None or woken or not ring.idle(miner_id):
+            try:
+                look = await _look(core, key_hash=key_hash, claimed_id=claimed_id, rules=rules, now=utcnow())
+            except BaseException:
+                if woken:
+                    ring.pass_on()
+                raise
             if len(known) > 100_000:
                 known.clear()
             known[key_hash] = look.miner_id
             if look.assignment is not None:
                 return look.assignment
-            if look.at_capacity:
+            if woken:
+                ring.pass_on()
+            if look.at_capacity:  # a ring does not free a slot: only the time passes
                 remaining = give_up - time.monotonic()
                 if remaining > 0:
-                    await ring.wait(-1, remaining)  # only the time: a ring does not free a slot
+                    await asyncio.sleep(remaining)
                 return None
             ring.found_nothing(look.miner_id, generation)
         remaining = give_up - time.monotonic()
         if remaining <= 0:
             return None
-        await ring.wait(generation, remaining)
+        woken = await ring.wait(generation, remaining) == "rang"
 
 
 async def _look(core: Core, *, key_hash: str, claimed_id: str | None, rules: Policy, now: datetime) -> _Look:

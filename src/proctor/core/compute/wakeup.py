@@ -1,17 +1,21 @@
 """Wake long-polling miners when a job may have become claimable, without polling the database.
 
 One `JobBell` per process (kept in `core.caches.extra`). Whatever makes a job QUEUED — a client's
-new job, a failed attempt or a lapsed lease handed back — rings it:
+new job, a failed attempt handed back — rings it once:
 
 - on PostgreSQL with `NOTIFY proctor_compute_jobs` inside the transaction that queued the job, so it
-  is heard on commit by every replica (and by this one) through one `LISTEN` connection per process;
-- on SQLite (one process by construction) in process, after the commit.
+  is heard on commit by every replica (this one included) through one `LISTEN` connection per process;
+- on SQLite (one process by construction), in process after the commit.
 
-A ring bumps the bell's generation and wakes every waiter of this process; each re-reads the queue
-once. A miner whose last look at the queue found nothing fitting, at the current generation, waits
-again without a statement: an idle fleet costs the database nothing, however many miners wait
-(`idle(miner)`). `poll_recheck_seconds` bounds how long that memo is trusted, as a safety net for
-anything that queued work without ringing (an operator's direct SQL, a lost LISTEN connection).
+A ring bumps the bell's generation and wakes ONE waiting miner of this process, the longest waiting
+(one ring, one job). A woken miner that does not fit the job (or lost it to a miner polling on
+another replica) passes the wake on to the next waiter, so a job nobody here fits costs a chain of
+looks, and a job somebody fits costs one or two — never a stampede of every waiting miner.
+
+A miner whose last look at the queue found nothing, at the current generation, polls again without a
+statement: an idle fleet costs the database nothing, however many miners wait (`idle(miner)`).
+`poll_recheck_seconds` bounds how long that memo is trusted, as a safety net for anything that
+queued work without ringing (the sweeper re-queueing a lapsed lease, an operator's direct SQL).
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from collections import deque
+from typing import Any, Literal
 
 import asyncpg
 
-from proctor.storage.sql import Tx, asyncpg_dsn
+from proctor.storage.sql import asyncpg_dsn
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +41,7 @@ class JobBell:
     def __init__(self, *, database_url: str, dialect: str, recheck_seconds: float) -> None:
         self.database_url, self.dialect, self.recheck_seconds = database_url, dialect, recheck_seconds
         self.generation = 0
-        self._event = asyncio.Event()
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._looked: dict[str, tuple[int, float]] = {}  # miner → (generation, monotonic) of an empty look
         self._listener: asyncpg.Connection | None = None
         self._starting: asyncio.Lock | None = None
@@ -44,32 +49,36 @@ class JobBell:
 
     # --- ringing --------------------------------------------------------------------------------------
 
-    async def ring_in(self, tx: Tx) -> None:
-        """Inside the transaction that queued a job: PostgreSQL tells every replica on commit."""
-        if tx.dialect == "postgresql":
-            from sqlalchemy import text
-
-            await tx.scalar(text(_NOTIFY_SQL))
-
     async def ring_in_session(self, session: Any) -> None:
-        """The same for an ORM unit of work."""
-        if session.bind.dialect.name == "postgresql":
-            from sqlalchemy import text
+        """Inside the unit of work that queued a job: PostgreSQL tells every replica on commit."""
+        await notify_in_session(session)
 
-            await session.execute(text(_NOTIFY_SQL))
+    def committed(self) -> None:
+        """After that commit: ring here unless the NOTIFY will come back through this process's LISTEN."""
+        if not self._hearing():
+            self.rang()
 
     def rang(self) -> None:
-        """After the commit, in this process (the NOTIFY may take a moment to come back)."""
         self.generation += 1
         self.rings += 1
-        self._event.set()
-        self._event = asyncio.Event()
+        self.pass_on()
+
+    def pass_on(self) -> None:
+        """Wake the longest-waiting miner (a woken miner that did not take the job calls this again)."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _hearing(self) -> bool:
+        return self.dialect == "postgresql" and self._listener is not None and not self._listener.is_closed()
 
     # --- waiting --------------------------------------------------------------------------------------
 
     def idle(self, miner_id: str) -> bool:
         """Whether this miner already found nothing at the current generation (skip the database)."""
-        if self.dialect == "postgresql" and (self._listener is None or self._listener.is_closed()):
+        if self.dialect == "postgresql" and not self._hearing():
             return False  # not hearing other replicas: look at the queue every time
         looked = self._looked.get(miner_id)
         return (
@@ -87,14 +96,26 @@ class JobBell:
         """The miner's offer changed: its next poll looks at the queue again."""
         self._looked.pop(miner_id, None)
 
-    async def wait(self, generation: int, timeout: float) -> bool:
-        """Until the bell rings past `generation` or `timeout` passes; True when it rang."""
+    async def wait(self, generation: int, timeout: float) -> Literal["rang", "moved", "timeout"]:
+        """Until a ring wakes this waiter ("rang": it owes a look, or a `pass_on`), or `timeout`;
+        "moved" when the generation had already changed (nothing was consumed)."""
         if self.generation != generation:
-            return True
-        event = self._event
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
-        return self.generation != generation
+            return "moved"
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except TimeoutError:
+            if waiter.done():  # woken at the very last moment: take the wake
+                return "rang"
+            waiter.cancel()
+            return "timeout"
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.pass_on()  # a client gone mid-wake must not swallow the job's wake
+            waiter.cancel()
+            raise
+        return "rang"
 
     # --- listening (PostgreSQL) -------------------------------------------------------------------------
 
@@ -111,7 +132,7 @@ class JobBell:
             try:
                 conn = await asyncpg.connect(dsn, **options)
                 await conn.add_listener(CHANNEL, lambda *_: self.rang())
-                conn.add_termination_listener(lambda *_: self.rang())  # reconnects on the next poll
+                conn.add_termination_listener(lambda *_: self.rang())  # reconnects at the next poll
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("compute: LISTEN %s failed (%s); polls re-read the queue instead", CHANNEL, exc)
                 return
@@ -136,3 +157,11 @@ def bell(core: Any) -> JobBell:
             recheck_seconds=settings.compute_poll_recheck_seconds,
         )
     return found  # type: ignore[no-any-return]
+
+
+async def notify_in_session(session: Any) -> None:
+    """`NOTIFY` the job bell's channel from an ORM unit of work (PostgreSQL; heard on commit)."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        await session.execute(text(_NOTIFY_SQL))

@@ -44,10 +44,11 @@ async def list_jobs(
     state: JobState | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    status: Annotated[JobState | None, Query(description="AITBC's name for `state`.")] = None,
 ) -> wire.JobList:
     """The client's jobs, newest first."""
     jobs = await compute_service.client_jobs(
-        session, client_id=client.id, state=state, limit=limit, offset=offset
+        session, client_id=client.id, state=state or status, limit=limit, offset=offset
     )
     return wire.JobList(jobs=[mapping.job_view(job) for job in jobs], limit=limit, offset=offset)
 
@@ -59,9 +60,10 @@ async def job_history(
     state: JobState | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    status: Annotated[JobState | None, Query(description="AITBC's name for `state`.")] = None,
 ) -> wire.JobList:
     """The client's jobs, newest first (AITBC's path; declared before `/{job_id}`, so not shadowed)."""
-    return await list_jobs(client, session, state, limit, offset)
+    return await list_jobs(client, session, state, limit, offset, status)
 
 
 @router.get("/{job_id}", response_model=wire.JobView, responses=CLIENT_ERRORS)
