@@ -54,7 +54,8 @@ MINER_FOR_CLAIM = (
         _running.label("running"),
     )
     .where(M.c.api_key_hash == _p("key_hash", M.c.api_key_hash))
-    .with_for_update(of=M)
+    # FOR NO KEY UPDATE: the foreign keys of a completion's ledger row (KEY SHARE) do not wait on it.
+    .with_for_update(of=M, key_share=True)
 )
 
 _attempted = select(A.c.id).where(A.c.job_id == J.c.id, A.c.miner_id == _p("miner_id", A.c.miner_id)).exists()
