@@ -137,7 +137,7 @@ class Settings(BaseSettings):
     # AITBC's real-miner protocol (POST /v1/miners/register|heartbeat|poll, /v1/miners/{job}/result|fail)
     # and AITBC-shaped job creation (payload.model, constraints{}, no estimated_time/price).
     compute_poll_max_wait_seconds: float = Field(default=30.0, ge=0)  # cap on a poll's max_wait_seconds
-    compute_poll_recheck_seconds: float = Field(default=30.0, gt=0)  # idle miners re-read the queue this often
+    compute_poll_recheck_seconds: float = Field(default=30.0, gt=0)  # an idle miner re-reads the queue
     compute_default_estimated_time: int = Field(default=300, ge=1)  # seconds, for a job that names none
     compute_default_job_price: Decimal = Field(default=Decimal("0.01"), ge=0, decimal_places=6)  # … no price
 
