@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
+import uuid
 from collections import deque
 from typing import Any, Literal
 
@@ -34,7 +36,8 @@ from proctor.storage.sql import asyncpg_dsn
 log = logging.getLogger(__name__)
 
 CHANNEL = "proctor_compute_jobs"
-_NOTIFY_SQL = f"SELECT pg_notify('{CHANNEL}', '')"
+_NOTIFY_SQL = f"SELECT pg_notify('{CHANNEL}', :origin)"
+ORIGIN = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"  # this process: it rings itself at once, not on the echo
 
 
 class JobBell:
@@ -54,8 +57,11 @@ class JobBell:
         await notify_in_session(session)
 
     def committed(self) -> None:
-        """After that commit: ring here unless the NOTIFY will come back through this process's LISTEN."""
-        if not self._hearing():
+        """After that commit: ring here at once (the NOTIFY's echo to this process is ignored)."""
+        self.rang()
+
+    def _heard(self, _connection: Any, _pid: int, _channel: str, origin: str) -> None:
+        if origin != ORIGIN:  # another process queued work
             self.rang()
 
     def rang(self) -> None:
@@ -131,7 +137,7 @@ class JobBell:
             dsn, options = asyncpg_dsn(self.database_url)
             try:
                 conn = await asyncpg.connect(dsn, **options)
-                await conn.add_listener(CHANNEL, lambda *_: self.rang())
+                await conn.add_listener(CHANNEL, self._heard)
                 conn.add_termination_listener(lambda *_: self.rang())  # reconnects at the next poll
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("compute: LISTEN %s failed (%s); polls re-read the queue instead", CHANNEL, exc)
@@ -164,4 +170,4 @@ async def notify_in_session(session: Any) -> None:
     if session.bind.dialect.name == "postgresql":
         from sqlalchemy import text
 
-        await session.execute(text(_NOTIFY_SQL))
+        await session.execute(text(_NOTIFY_SQL), {"origin": ORIGIN})
