@@ -9,7 +9,10 @@ one live `proctor serve` (requests pre-encoded, so the client costs little):
   lock-and-lease path;
 - heartbeat and jobs/available while each miner holds its 4 jobs (lease renewals, matching query);
 - complete: each accepted job completed by its miner (lease check, ledger row);
-- accept race: every job wanted by 4 miners at once: one 200 and three 409s, all counted as served.
+- accept race: every job wanted by 4 miners at once: one 200 and three 409s, all counted as served;
+- poll (`--poll`, AITBC's real-miner protocol): 100 miners long-poll (`max_wait_seconds` 10) while
+  jobs arrive at `--poll-rate` per second; jobs/s assigned, creation-to-assignment latency (p50/p99),
+  server CPU per request (creates, polls, results), and the statements an idle fleet costs.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -233,6 +237,98 @@ async def run(
     return [merge(name, results) for name, results in bench.results.items()]
 
 
+# --- the poll case: AITBC's real miner (register, long poll, result) --------------------------------
+
+
+async def provision(database_url: str, miners: int) -> list[tuple[str, str]]:
+    engine = create_engine(Settings(database_url=database_url))
+    try:
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            issued = [
+                await compute_service.provision_miner(session, miner_id=f"rig-{n}", name=None, now=utcnow())
+                for n in range(miners)
+            ]
+        return [(i.miner.id, i.api_key) for i in issued]
+    finally:
+        await engine.dispose()
+
+
+async def statements(http: httpx.AsyncClient) -> float:
+    for line in (await http.get("/metrics")).text.splitlines():
+        if line.startswith("proctor_db_statements"):
+            return float(line.split()[-1])
+    return float("nan")
+
+
+async def run_poll(
+    url: str, pid: int | None, client_key: str, fleet: list[tuple[str, str]], jobs: int, rate: float
+) -> tuple[list[Result], dict[str, float]]:
+    limits = httpx.Limits(max_connections=len(fleet) + 50, keepalive_expiry=2)  # < uvicorn's 5 s
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+        headers = {m: {"X-Api-Key": k, "X-Miner-ID": m} for m, k in fleet}
+        caps = {"gpus": [{"name": "RTX 4090", "memory_mb": 24564}], "models": ["llama3.2:3b"], "price": 0.01}
+        for miner, _ in fleet:
+            response = await http.post(
+                "/v1/miners/register", json={"capabilities": caps, "concurrency": 1}, headers=headers[miner]
+            )
+            response.raise_for_status()
+        created: dict[str, float] = {}
+        assigned: dict[str, float] = {}
+        requests = {"polls": 0, "results": 0, "creates": 0}
+        stop = asyncio.Event()
+
+        async def miner_loop(miner: str) -> None:
+            while not stop.is_set():
+                response = await http.post(
+                    "/v1/miners/poll", json={"max_wait_seconds": 10}, headers=headers[miner]
+                )
+                requests["polls"] += 1
+                if response.status_code == 204:
+                    continue
+                job = response.json()
+                assigned[job["job_id"]] = time.monotonic()
+                done = {"result": {"status": "completed", "output": "ok"}, "metrics": {"duration_ms": 1}}
+                await http.post(f"/v1/miners/{job['job_id']}/result", json=done, headers=headers[miner])
+                requests["results"] += 1
+                if len(assigned) >= jobs:
+                    stop.set()
+
+        loops = [asyncio.create_task(miner_loop(m)) for m, _ in fleet]
+        await asyncio.sleep(3)  # every miner has looked at the empty queue once and waits
+        # Idle: every miner waiting (and re-polling), nothing queued.
+        idle_before, idle_started = await statements(http), time.monotonic()
+        await asyncio.sleep(5)
+        idle_rate = (await statements(http) - idle_before) / (time.monotonic() - idle_started)
+
+        cpu_before = cpu_seconds(pid) if pid else None
+        polls_before = requests["polls"]
+        started = time.monotonic()
+        body = {"payload": {"type": "inference", "prompt": "hi"}, "constraints": {}, "ttl_seconds": 900}
+        gate = asyncio.Semaphore(20)  # clients creating at once
+
+        async def create(n: int) -> None:
+            due = started + n / rate
+            if due > time.monotonic():
+                await asyncio.sleep(due - time.monotonic())
+            async with gate:
+                sent = time.monotonic()
+                response = await http.post("/v1/jobs", json=body, headers={"X-Api-Key": client_key})
+            response.raise_for_status()
+            created[response.json()["job_id"]] = sent
+            requests["creates"] += 1
+
+        await asyncio.gather(*(create(n) for n in range(jobs)))
+        await asyncio.wait_for(stop.wait(), timeout=600)
+        elapsed = max(assigned.values()) - started
+        served = requests["creates"] + requests["results"] + requests["polls"] - polls_before
+        cpu = (cpu_seconds(pid) - cpu_before) if pid and cpu_before is not None else None
+        stop.set()
+        await asyncio.gather(*loops, return_exceptions=True)
+    waits = [assigned[j] - created[j] for j in created if j in assigned]
+    result = Result(f"poll: {jobs} jobs, {len(fleet)} miners", served, 0, elapsed, waits, cpu)
+    return [result], {"jobs_per_second": len(waits) / elapsed, "idle_statements_per_second": idle_rate}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -242,6 +338,9 @@ def main() -> None:
     parser.add_argument("--miners", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=2000, help="jobs per case")
     parser.add_argument("--concurrency", type=int, default=100, help="connections (≈ miners acting at once)")
+    parser.add_argument("--poll", action="store_true", help="run only the poll case (AITBC's real miner)")
+    parser.add_argument("--poll-jobs", type=int, default=1000)
+    parser.add_argument("--poll-rate", type=float, default=100.0, help="jobs created per second")
     args = parser.parse_args()
 
     def go(database_url: str) -> None:
@@ -263,6 +362,27 @@ def main() -> None:
             capture_output=True,
         )
         client_key = asyncio.run(issue_client(database_url))
+        if args.poll:
+            fleet = asyncio.run(provision(database_url, args.miners))
+            with LocalServer(env) as server:
+                pid = server.proc.pid if server.proc else None
+                results, extra = asyncio.run(
+                    run_poll(server.url, pid, client_key, fleet, args.poll_jobs, args.poll_rate)
+                )
+            r = results[0]
+            console.print(
+                table(
+                    f"proctor compute poll bench — PostgreSQL, {args.miners} long-polling miners, "
+                    f"{args.poll_rate:.0f} jobs/s offered (latency: job created → assigned)",
+                    results,
+                    {
+                        "jobs/s assigned": [f"{extra['jobs_per_second']:.0f}"],
+                        "server CPU µs/req": [f"{r.cpu_us_per_request:.0f}" if r.cpu_us_per_request else "-"],
+                    },
+                )
+            )
+            console.print(f"idle fleet: {extra['idle_statements_per_second']:.1f} statements/s")
+            return
         with LocalServer(env) as server:
             pid = server.proc.pid if server.proc else None
             results = asyncio.run(run(server.url, pid, client_key, args.miners, args.jobs, args.concurrency))

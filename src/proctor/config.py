@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -150,6 +151,12 @@ class Settings(BaseSettings):
     compute_rate_limit_job_ops: str = "10/minute"  # per API key: accept, complete, fail; create, cancel
     compute_rate_limit_client: str = "600/minute"  # per client API key, every client call
     compute_rate_limit_register: str = "10/minute"  # per client IP, miner registration
+    # AITBC's real-miner protocol (POST /v1/miners/register|heartbeat|poll, /v1/miners/{job}/result|fail)
+    # and AITBC-shaped job creation (payload.model, constraints{}, no estimated_time/price).
+    compute_poll_max_wait_seconds: float = Field(default=30.0, ge=0)  # cap on a poll's max_wait_seconds
+    compute_poll_recheck_seconds: float = Field(default=30.0, gt=0)  # an idle miner re-reads the queue
+    compute_default_estimated_time: int = Field(default=300, ge=1)  # seconds, for a job that names none
+    compute_default_job_price: Decimal = Field(default=Decimal("0.01"), ge=0, decimal_places=6)  # … no price
 
     # Reward epochs, Pool recipient coldkeys and the Merkle claim app (reference pool-api §2, §3.6, §5.3).
     claims_enabled: bool = False  # mount the claim app (also when "claims" is in PROCTOR_SURFACES)

@@ -73,6 +73,33 @@ def miners_list(
     console.print(table)
 
 
+@miners_app.command("issue-key")
+def miners_issue_key(
+    ctx: typer.Context,
+    miner_id: Annotated[
+        str | None,
+        typer.Option("--miner-id", help="The id its software sends as X-Miner-ID (AITBC's MINER_ID)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="A label for operators.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {miner_id, api_key} as JSON.")] = False,
+) -> None:
+    """Pre-provision an active miner and its API key (AITBC's operator-issued miner keys)."""
+
+    async def action(session: AsyncSession) -> Any:
+        return await compute_service.provision_miner(session, miner_id=miner_id, name=name, now=utcnow())
+
+    issued = run_in_transaction(settings_from(ctx), action)
+    if as_json:
+        typer.echo(json.dumps({"miner_id": issued.miner.id, "api_key": issued.api_key}))
+        return
+    ok(f"miner {issued.miner.id} is active")
+    typer.echo(f"api_key: {issued.api_key}")
+    typer.echo(
+        "Store it now: it is not shown again. AITBC's miner: MINER_ID=<miner id> MINER_API_KEY=<key>;"
+        " its first POST /v1/miners/register sets the offer."
+    )
+
+
 @miners_app.command("approve")
 def miners_approve(
     ctx: typer.Context,

@@ -38,6 +38,11 @@ class ComputeMiner(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     approved_at: Mapped[datetime | None]
     last_heartbeat_at: Mapped[datetime | None]
+    # AITBC's real miner (`POST /v1/miners/register`): the largest GPU memory it reported, its models as
+    # "|a|b|" (matched with LIKE against a job's model pattern), and its capabilities as sent.
+    memory_mb: Mapped[int | None]
+    models: Mapped[str | None] = mapped_column(Text)
+    capabilities: Mapped[dict[str, Any] | None]
 
 
 class ComputeClient(Base):
@@ -81,6 +86,12 @@ class ComputeJob(Base):
     result: Mapped[dict[str, Any] | None]
     metrics: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
+    # AITBC's job constraints (`POST /v1/jobs` with `constraints{…}`); None matches any miner.
+    constraints: Mapped[dict[str, Any] | None]
+    region: Mapped[str | None] = mapped_column(String(64))
+    min_vram_mb: Mapped[int | None]
+    max_price_micro: Mapped[int | None] = mapped_column(BigInteger)  # the miner's price_per_hour cap
+    model_pattern: Mapped[str | None] = mapped_column(Text)  # LIKE pattern over the miner's "|a|b|"
 
 
 class ComputeAssignment(Base):

@@ -26,6 +26,9 @@ class Offer:
     gpu_count: int
     price_per_hour_micro: int
     max_concurrent: int
+    region: str | None = None
+    memory_mb: int | None = None
+    models: str | None = None  # `models_text(…)`
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,25 @@ class Requirement:
     gpu_count: int
     estimated_time: int  # seconds
     price_micro: int
+    # AITBC's constraints (None: anything goes)
+    region: str | None = None
+    min_vram_mb: int | None = None
+    max_price_micro: int | None = None
+    models: tuple[str, ...] = ()
+
+
+def models_text(models: tuple[str, ...] | list[str]) -> str:
+    """A miner's models as one text, each wrapped in bars, sorted: ("b", "a") → "|a||b|"."""
+    return "".join(f"|{m}|" for m in sorted(set(models)))
+
+
+def model_pattern(models: tuple[str, ...] | list[str]) -> str:
+    r"""A LIKE pattern (escape `\`) matching `models_text` of every model list holding all of `models`.
+
+    Both sides are sorted, so "all of them" is "each in order": `%|a|%|b|%` over "|a||b||c|".
+    """
+    escaped = [m.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for m in sorted(set(models))]
+    return "%" + "%".join(f"|{m}|" for m in escaped) + "%"
 
 
 def normalize_gpu_type(value: str) -> str:
@@ -59,6 +81,15 @@ def mismatch(offer: Offer, job: Requirement) -> str | None:
         return f"the job needs {job.gpu_count} GPUs, this miner offers {offer.gpu_count}"
     if not pays_enough(offer, job):
         return "the job's price is below this miner's price_per_hour for its estimated_time"
+    if job.region is not None and job.region != offer.region:
+        return f"the job needs region {job.region!r}, this miner is in {offer.region!r}"
+    if job.min_vram_mb is not None and (offer.memory_mb or 0) < job.min_vram_mb:
+        return f"the job needs a GPU with {job.min_vram_mb} MB of memory"
+    if job.max_price_micro is not None and offer.price_per_hour_micro > job.max_price_micro:
+        return "this miner's price is above the job's max_price"
+    held = set((offer.models or "|").strip("|").split("||")) if offer.models else set()
+    if not set(job.models) <= held:
+        return f"the job needs models {sorted(job.models)}"
     return None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Select, case, cast, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +15,20 @@ from proctor.models import ComputeAssignment, ComputeClient, ComputeEarning, Com
 from proctor.models.compute import RUNNING_ASSIGNMENT
 
 QUEUED = "QUEUED"
+
+
+def constraints_met(*, region: Any, memory_mb: Any, price_per_hour_micro: Any, models: Any) -> list[Any]:
+    """AITBC's job constraints against a miner's values (SQL expressions), the SQL twin of the
+    constraint half of `matching.mismatch`; a job without a constraint matches anyone."""
+    return [
+        or_(ComputeJob.region.is_(None), ComputeJob.region == region),
+        or_(ComputeJob.min_vram_mb.is_(None), ComputeJob.min_vram_mb <= func.coalesce(memory_mb, 0)),
+        or_(ComputeJob.max_price_micro.is_(None), ComputeJob.max_price_micro >= price_per_hour_micro),
+        or_(
+            ComputeJob.model_pattern.is_(None),
+            func.coalesce(models, "").like(ComputeJob.model_pattern, escape="\\"),
+        ),
+    ]
 
 
 class ComputeRepository:
@@ -117,6 +132,12 @@ class ComputeRepository:
                 >= cast(ComputeJob.estimated_time, BigInteger)
                 * literal(miner.price_per_hour_micro, BigInteger),
                 ~attempted.exists(),
+                *constraints_met(
+                    region=literal(miner.location, ComputeJob.region.type),
+                    memory_mb=literal(miner.memory_mb, ComputeMiner.memory_mb.type),
+                    price_per_hour_micro=literal(miner.price_per_hour_micro, BigInteger),
+                    models=literal(miner.models, ComputeMiner.models.type),
+                ),
             )
             .order_by(ComputeJob.created_at, ComputeJob.id)
         )

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from proctor.core.compute import money
 from proctor.models import ComputeJob, ComputeMiner
 
 
@@ -20,6 +21,10 @@ class Policy:
     default_ttl_seconds: int = 900
     max_ttl_seconds: int = 7 * 24 * 3600
     max_payload_bytes: int = 64 * 1024
+    poll_max_wait_seconds: float = 30.0
+    poll_recheck_seconds: float = 30.0
+    default_estimated_time: int = 300
+    default_price_micro: int = 10_000
 
 
 def policy_from(settings: Any) -> Policy:
@@ -32,6 +37,10 @@ def policy_from(settings: Any) -> Policy:
         default_ttl_seconds=settings.compute_default_ttl_seconds,
         max_ttl_seconds=settings.compute_max_ttl_seconds,
         max_payload_bytes=settings.compute_max_payload_bytes,
+        poll_max_wait_seconds=settings.compute_poll_max_wait_seconds,
+        poll_recheck_seconds=settings.compute_poll_recheck_seconds,
+        default_estimated_time=settings.compute_default_estimated_time,
+        default_price_micro=money.to_micro(settings.compute_default_job_price),
     )
 
 
@@ -60,14 +69,40 @@ class OfferChanges:
 
 
 @dataclass(frozen=True)
+class Constraints:
+    """What a job asks of its miner beyond the documented offer (AITBC's `constraints{}`)."""
+
+    region: str | None = None  # the miner's region (location), exactly
+    min_vram_mb: int | None = None  # some GPU with at least this much memory
+    max_price_micro: int | None = None  # the miner's price (per hour) at most this
+    models: tuple[str, ...] = ()  # every one of these among the miner's models
+    raw: dict[str, Any] | None = None  # as the client sent them, handed to the miner with the job
+
+
+@dataclass(frozen=True)
 class JobSpec:
     model: str
     gpu_type: str | None
     gpu_count: int
-    estimated_time: int
-    price_micro: int
+    estimated_time: int | None  # None: the policy's default
+    price_micro: int | None  # None: the policy's default
     payload: dict[str, Any]
     ttl_seconds: int | None
+    constraints: Constraints | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """A miner's offer as AITBC's real miner registers it (`capabilities{gpus[], models, price, …}`)."""
+
+    gpu_type: str  # the first GPU's name, or "cpu" when it reported none
+    gpu_count: int
+    memory_mb: int | None
+    models: tuple[str, ...]
+    price_per_hour_micro: int
+    region: str | None
+    max_concurrent: int
+    raw: dict[str, Any]
 
 
 @dataclass(frozen=True)

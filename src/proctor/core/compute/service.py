@@ -213,6 +213,49 @@ async def register_miner(
     return Registration(miner=miner, api_key=api_key)
 
 
+_MINER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,39}$")
+
+
+class MinerIdTaken(Conflict):
+    code = "MINER_ID_TAKEN"
+    default_message = "A miner with this id already exists"
+
+
+async def provision_miner(
+    session: AsyncSession, *, miner_id: str | None, name: str | None, now: datetime
+) -> Registration:
+    """An operator pre-provisions a miner key, as AITBC's operators do (`MINER_API_KEYS`).
+
+    The miner is active at once (the operator vouches for it) with an empty offer that its first
+    `POST /v1/miners/register` fills in; `miner_id` is the `MINER_ID` its software sends as `X-Miner-ID`.
+    """
+    if miner_id is not None and not _MINER_ID.match(miner_id):
+        raise BadRequest(
+            "miner id must be 1-40 characters: letters, digits, '.', '_', ':' or '-'", code="VALIDATION_ERROR"
+        )
+    chosen = miner_id or keys.new_id("miner")
+    if await ComputeRepository(session).miner(chosen) is not None:
+        raise MinerIdTaken(f"A miner with id {chosen!r} already exists")
+    api_key = keys.new_key(keys.MINER_KEY_PREFIX)
+    miner = ComputeMiner(
+        id=chosen,
+        name=(name or chosen).strip()[:100] or chosen,
+        gpu_type="cpu",
+        gpu_count=0,
+        location=None,
+        price_per_hour_micro=0,
+        max_concurrent=1,
+        status="active",
+        api_key_hash=keys.digest(api_key),
+        registered_at=now,
+        updated_at=now,
+        approved_at=now,
+    )
+    session.add(miner)
+    await session.flush()
+    return Registration(miner=miner, api_key=api_key)
+
+
 async def update_offer(
     session: AsyncSession, *, miner_id: str, changes: OfferChanges, now: datetime
 ) -> ComputeMiner:
@@ -336,6 +379,9 @@ def offer_of(miner: ComputeMiner) -> matching.Offer:
         gpu_count=miner.gpu_count,
         price_per_hour_micro=miner.price_per_hour_micro,
         max_concurrent=miner.max_concurrent,
+        region=miner.location,
+        memory_mb=miner.memory_mb,
+        models=miner.models,
     )
 
 
@@ -345,6 +391,10 @@ def requirement_of(job: ComputeJob) -> matching.Requirement:
         gpu_count=job.gpu_count,
         estimated_time=job.estimated_time,
         price_micro=job.price_micro,
+        region=job.region,
+        min_vram_mb=job.min_vram_mb,
+        max_price_micro=job.max_price_micro,
+        models=tuple((job.constraints or {}).get("models") or ()) if job.model_pattern else (),
     )
 
 
@@ -626,8 +676,8 @@ async def create_job(
         model=spec.model.strip(),
         gpu_type=gpu_type,
         gpu_count=spec.gpu_count,
-        estimated_time=spec.estimated_time,
-        price_micro=spec.price_micro,
+        estimated_time=policy.default_estimated_time if spec.estimated_time is None else spec.estimated_time,
+        price_micro=policy.default_price_micro if spec.price_micro is None else spec.price_micro,
         payload=spec.payload,
         ttl_seconds=ttl,
         state=QUEUED,
@@ -635,6 +685,13 @@ async def create_job(
         created_at=now,
         expires_at=now + timedelta(seconds=ttl),
     )
+    wants = spec.constraints
+    if wants is not None:
+        job.constraints = wants.raw
+        job.region = wants.region
+        job.min_vram_mb = wants.min_vram_mb
+        job.max_price_micro = wants.max_price_micro
+        job.model_pattern = matching.model_pattern(wants.models) if wants.models else None
     session.add(job)
     await session.flush()
     return job

@@ -89,6 +89,21 @@ async def _client_job_op(
     return client
 
 
+async def _client_for_flow(
+    session: SessionDep, client: Annotated[ComputeClient, Depends(_client_job_op)]
+) -> ComputeClient:
+    # The flow owns its unit of work: give the connection back first (SQLite's pool holds one).
+    await session.commit()
+    return client
+
+
+async def _miner_for_flow(
+    session: SessionDep, miner: Annotated[ComputeMiner, Depends(own_miner(job_op=True))]
+) -> ComputeMiner:
+    await session.commit()
+    return miner
+
+
 async def register_limit(request: Request) -> None:
     """Miner registration is open to anyone, so it is limited per client address."""
     await enforce(state_of(request), "compute_rate_limit_register", client_ip(request))
@@ -98,3 +113,5 @@ OwnMiner = Annotated[ComputeMiner, Depends(own_miner(job_op=False))]
 OwnMinerJobOp = Annotated[ComputeMiner, Depends(own_miner(job_op=True))]
 Client = Annotated[ComputeClient, Depends(_client)]
 ClientJobOp = Annotated[ComputeClient, Depends(_client_job_op)]
+ClientForFlow = Annotated[ComputeClient, Depends(_client_for_flow)]  # authenticated, connection released
+OwnMinerForFlow = Annotated[ComputeMiner, Depends(_miner_for_flow)]

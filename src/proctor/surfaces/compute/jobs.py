@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
+from proctor.core.compute import flows
 from proctor.core.compute import service as compute_service
-from proctor.http.deps import SessionDep
+from proctor.http.deps import SessionDep, core_of
 from proctor.storage.base import utcnow
 from proctor.surfaces.compute import mapping, wire
-from proctor.surfaces.compute.auth import Client, ClientJobOp
-from proctor.surfaces.compute.miners import policy
+from proctor.surfaces.compute.auth import Client, ClientForFlow, ClientJobOp
 
 router = APIRouter(tags=["compute: jobs"])  # mounted at /v1/jobs
 root = APIRouter(tags=["compute: jobs"])  # the bare /v1/jobs path
@@ -26,12 +26,13 @@ CLIENT_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @root.post("/v1/jobs", status_code=201, response_model=wire.JobView, responses=CLIENT_ERRORS)
-async def create_job(
-    body: wire.JobCreate, client: ClientJobOp, request: Request, session: SessionDep
-) -> wire.JobView:
-    """Queue a job for a miner with the right GPUs; it waits at most `ttl_seconds`."""
-    job = await compute_service.create_job(
-        session, client_id=client.id, spec=mapping.job_spec(body), policy=policy(request), now=utcnow()
+async def create_job(body: wire.JobCreate, client: ClientForFlow, request: Request) -> wire.JobView:
+    """Queue a job for a miner with the right GPUs; it waits at most `ttl_seconds`.
+
+    Either shape: the documented one (`model`, `estimated_time`, `price`) or AITBC's CLI's
+    (`payload{type,prompt,model}`, `constraints{}`, `ttl_seconds`, optional `payment_amount`)."""
+    job = await flows.create_job(
+        core_of(request), client_id=client.id, spec=mapping.job_spec(body), now=utcnow()
     )
     return mapping.job_view(job)
 
@@ -43,12 +44,26 @@ async def list_jobs(
     state: JobState | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    status: Annotated[JobState | None, Query(description="AITBC's name for `state`.")] = None,
 ) -> wire.JobList:
     """The client's jobs, newest first."""
     jobs = await compute_service.client_jobs(
-        session, client_id=client.id, state=state, limit=limit, offset=offset
+        session, client_id=client.id, state=state or status, limit=limit, offset=offset
     )
     return wire.JobList(jobs=[mapping.job_view(job) for job in jobs], limit=limit, offset=offset)
+
+
+@router.get("/history", response_model=wire.JobList, responses=CLIENT_ERRORS)
+async def job_history(
+    client: Client,
+    session: SessionDep,
+    state: JobState | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    status: Annotated[JobState | None, Query(description="AITBC's name for `state`.")] = None,
+) -> wire.JobList:
+    """The client's jobs, newest first (AITBC's path; declared before `/{job_id}`, so not shadowed)."""
+    return await list_jobs(client, session, state, limit, offset, status)
 
 
 @router.get("/{job_id}", response_model=wire.JobView, responses=CLIENT_ERRORS)

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 from proctor.core.compute import money
-from proctor.core.compute.schemas import CompletionReport, JobSpec, MinerStats, OfferChanges, OfferIn
+from proctor.core.compute.schemas import (
+    Capabilities,
+    CompletionReport,
+    Constraints,
+    JobSpec,
+    MinerStats,
+    OfferChanges,
+    OfferIn,
+)
 from proctor.core.compute.service import Accepted
+from proctor.errors import BadRequest
 from proctor.models import ComputeAssignment, ComputeJob, ComputeMiner
 from proctor.surfaces.compute import wire
 
@@ -32,14 +43,59 @@ def offer_changes(body: wire.MinerUpdate) -> OfferChanges:
 
 
 def job_spec(body: wire.JobCreate) -> JobSpec:
+    """Either shape: the documented fields win; AITBC's `payment_amount`, `payload.model` and
+    `constraints.gpu` fill in for them; what neither says is the server's default."""
+    wants = body.constraints
+    documented = body.model is not None
+    model = body.model or _text(body.payload.get("model")) or _text(body.payload.get("type")) or "any"
+    price = body.price if body.price is not None else body.payment_amount
     return JobSpec(
-        model=body.model,
-        gpu_type=body.gpu_type,
-        gpu_count=body.gpu_count,
+        model=model[:128],
+        gpu_type=body.gpu_type or (wants.gpu if wants else None),
+        gpu_count=body.gpu_count if body.gpu_count is not None else (1 if documented else 0),
         estimated_time=body.estimated_time,
-        price_micro=money.to_micro(body.price),
+        price_micro=None if price is None else money.to_micro(price),
         payload=body.payload,
         ttl_seconds=body.ttl_seconds,
+        constraints=None if wants is None else constraints(wants),
+    )
+
+
+def _text(value: object) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def constraints(wants: wire.AitbcConstraints) -> Constraints:
+    """AITBC's constraints as the core's; one proctor cannot honour is refused, not ignored."""
+    asked = [name for name in wire.UNSUPPORTED_CONSTRAINTS if getattr(wants, name) not in (None, False)]
+    if asked:
+        raise BadRequest(
+            f"constraint(s) not supported by this coordinator: {', '.join(asked)}",
+            code="UNSUPPORTED_CONSTRAINT",
+        )
+    return Constraints(
+        region=wants.region,
+        min_vram_mb=None if wants.min_vram_gb is None else math.ceil(wants.min_vram_gb * 1024),
+        max_price_micro=None if wants.max_price is None else money.to_micro(wants.max_price),
+        models=tuple(wants.models or ()),
+        raw=wants.model_dump(mode="json", exclude_defaults=True),
+    )
+
+
+def capabilities(body: wire.AitbcRegister) -> Capabilities:
+    """AITBC's `MinerRegister` as an offer: GPU name and count from `gpus[]`, memory the largest."""
+    caps = body.capabilities
+    names = [gpu.name.strip() for gpu in caps.gpus if gpu.name.strip()]
+    memories = [gpu.memory_mb for gpu in caps.gpus]
+    return Capabilities(
+        gpu_type=names[0] if names else "cpu",
+        gpu_count=len(caps.gpus),
+        memory_mb=max(memories) if memories else None,
+        models=tuple(m for m in caps.models if m),
+        price_per_hour_micro=money.to_micro(caps.price),
+        region=(body.region or caps.region or "").strip() or None,
+        max_concurrent=body.concurrency,
+        raw=body.model_dump(mode="json")["capabilities"],
     )
 
 
@@ -136,6 +192,7 @@ def job_view(job: ComputeJob) -> wire.JobView:
         finished_at=job.finished_at,
         result_hash=job.result_hash,
         error=job.error,
+        constraints=job.constraints,
     )
 
 

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from proctor.core.compute import money, schemas
+from proctor.core.compute import flows, money, schemas
 from proctor.core.compute import service as compute_service
-from proctor.http.deps import SessionDep, state_of
+from proctor.http.deps import SessionDep, core_of, state_of
 from proctor.storage.base import utcnow
 from proctor.surfaces.compute import mapping, wire
-from proctor.surfaces.compute.auth import OwnMiner, OwnMinerJobOp, register_limit
+from proctor.surfaces.compute.auth import OwnMiner, OwnMinerForFlow, OwnMinerJobOp, register_limit
 
 router = APIRouter(tags=["compute: miners"])  # mounted at /v1/miners
 root = APIRouter(tags=["compute: miners"])  # the bare /v1/miners path (a mount only matches below it)
@@ -133,19 +133,17 @@ async def complete_job(
 @router.post("/{miner_id}/jobs/{job_id}/fail", response_model=wire.FailResponse, responses=JOB_OP_ERRORS)
 async def fail_job(
     job_id: str,
-    miner: OwnMinerJobOp,
+    miner: OwnMinerForFlow,
     request: Request,
-    session: SessionDep,
     body: wire.FailRequest | None = None,
 ) -> wire.FailResponse:
     """Give a job up: it goes back to the queue for another miner, or fails at the retry limit."""
     rules = policy(request)
-    job = await compute_service.fail(
-        session,
+    job = await flows.fail_job(
+        core_of(request),
         miner_id=miner.id,
         job_id=job_id,
         error=(body.error_message if body else "").strip() or "unspecified",
-        policy=rules,
         now=utcnow(),
     )
     return wire.FailResponse(

@@ -47,13 +47,13 @@ from fastapi import FastAPI
 from proctor.http.errors import ErrorRenderers
 from proctor.http.surface import mount_group
 from proctor.surfaces.compute import jobs as job_routes
-from proctor.surfaces.compute import miners
+from proctor.surfaces.compute import miners, poll
 from proctor.surfaces.compute.errors import render_compute
 
 
 def mount(app: FastAPI, renderers: ErrorRenderers) -> None:
     """Attach the miner and job route groups; both answer errors in the compute envelope."""
-    mount_group(app, renderers, "/v1/miners", [miners.router], render_compute)
+    mount_group(app, renderers, "/v1/miners", [poll.router, miners.router], render_compute)
     mount_group(app, renderers, "/v1/jobs", [job_routes.router], render_compute)
     # A mount matches only paths below its prefix; the bare collection paths live on the root app.
     app.include_router(miners.root)

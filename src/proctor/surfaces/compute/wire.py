@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from proctor.core.compute.money import CURRENCY
 
@@ -33,6 +33,7 @@ HourlyPrice = Annotated[Decimal, Field(ge=0, le=MAX_HOURLY_PRICE, decimal_places
 Amount = Annotated[Decimal, _as_number]
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL characters
 Name = Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL)]
+ModelName = Annotated[str, Field(min_length=1, max_length=128, pattern=NO_NUL)]
 GpuType = Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
 Location = Annotated[str, Field(max_length=64, pattern=NO_NUL)]
 GpuCount = Annotated[int, Field(ge=1, le=MAX_GPUS)]
@@ -172,16 +173,64 @@ class MinerStatsResponse(BaseModel):
 # --- jobs (client side) ---------------------------------------------------------------------------
 
 
+class AitbcConstraints(BaseModel):
+    """AITBC's `Constraints`: the ones proctor matches on, and the ones it cannot honour (refused when set,
+    rather than silently ignored). Unknown keys are kept and handed to the miner with the job."""
+
+    model_config = ConfigDict(extra="allow")
+
+    gpu: GpuType | None = Field(default=None, description="GPU name the miner must have.")
+    region: Location | None = None
+    min_vram_gb: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)] | None = None
+    models: Annotated[list[ModelName], Field(max_length=16)] | None = None
+    max_price: HourlyPrice | None = Field(
+        default=None, description="The miner's price per hour at most this."
+    )
+    # Not honoured by proctor: a job asking for one is refused with 400 UNSUPPORTED_CONSTRAINT.
+    cuda: str | None = None
+    min_reputation: float | None = None
+    zk_proof_required: bool = False
+    tee_attestation_required: bool = False
+    tee_enclave_id: str | None = None
+    confidential: bool = False
+    required_enclave_measurement: str | None = None
+    bond_required: bool = False
+    min_bond_amount: float | None = None
+
+
+UNSUPPORTED_CONSTRAINTS = (
+    "cuda",
+    "min_reputation",
+    "zk_proof_required",
+    "tee_attestation_required",
+    "tee_enclave_id",
+    "confidential",
+    "required_enclave_measurement",
+    "bond_required",
+    "min_bond_amount",
+)
+
+
 class JobCreate(BaseModel):
-    model: Annotated[str, Field(min_length=1, max_length=128, pattern=NO_NUL)]
+    """Either wire shape: the documented one (`model`, `estimated_time`, `price` at the top) or AITBC's
+    code (`payload{type,prompt,model}`, `constraints{}`, `ttl_seconds`, optional `payment_amount`)."""
+
+    model: Annotated[str, Field(min_length=1, max_length=128, pattern=NO_NUL)] | None = Field(
+        default=None, description="Default: payload.model, else payload.type."
+    )
     gpu_type: GpuType | None = Field(default=None, description="None: any GPU type.")
-    gpu_count: GpuCount = 1
-    estimated_time: Annotated[int, Field(ge=1, le=MAX_ESTIMATED_SECONDS, description="seconds")]
-    price: JobPrice = Field(description="What the job pays its miner on completion.")
+    gpu_count: GpuCount | None = Field(default=None, description="Default 1 (documented shape), else none.")
+    estimated_time: Annotated[int, Field(ge=1, le=MAX_ESTIMATED_SECONDS, description="seconds")] | None = None
+    price: JobPrice | None = Field(default=None, description="What the job pays its miner on completion.")
     payload: dict[str, Any] = Field(default_factory=dict)
     ttl_seconds: Annotated[int, Field(ge=1)] | None = Field(
         default=None, description="How long it may wait for a miner (server default when omitted)."
     )
+    constraints: AitbcConstraints | None = None
+    payment_amount: JobPrice | None = Field(default=None, description="AITBC's name for `price`.")
+    payment_currency: Annotated[str, Field(max_length=16)] | None = None
+    buyer_address: Annotated[str, Field(max_length=200)] | None = None
+    provider_address: Annotated[str, Field(max_length=200)] | None = None
 
 
 class JobView(BaseModel):
@@ -203,6 +252,9 @@ class JobView(BaseModel):
     finished_at: datetime | None
     result_hash: str | None
     error: str | None
+    constraints: dict[str, Any] | None = None
+    payment_id: str | None = Field(default=None, description="Always null: proctor keeps no escrow.")
+    payment_status: str | None = None
 
 
 class JobList(BaseModel):
@@ -219,3 +271,85 @@ class JobResult(BaseModel):
     metrics: dict[str, Any] | None
     miner_id: str | None
     completed_at: datetime | None
+
+
+# --- AITBC's real miner (apps/miner/production_miner.py) ------------------------------------------
+
+
+class AitbcGpu(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: Annotated[str, Field(max_length=64, pattern=NO_NUL)] = ""
+    memory_mb: Annotated[int, Field(ge=0, le=10**8)] = 0
+
+
+class AitbcCapabilities(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    gpus: Annotated[list[AitbcGpu], Field(max_length=MAX_GPUS)] = Field(default_factory=list)
+    models: Annotated[list[ModelName], Field(max_length=1000)] = Field(default_factory=list)
+    price: HourlyPrice = Field(default=Decimal(0), description="The miner's price, read as per hour.")
+    region: Location | None = None
+    max_concurrent_jobs: Concurrency | None = None
+
+
+class AitbcRegister(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    capabilities: AitbcCapabilities = Field(default_factory=AitbcCapabilities)
+    concurrency: Concurrency = 1
+    region: Location | None = None
+
+
+class AitbcRegistered(BaseModel):
+    status: str = "ok"
+    session_token: str
+    miner_id: str
+
+
+class AitbcOk(BaseModel):
+    status: str = "ok"
+
+
+class AitbcPoll(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    max_wait_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = 15
+
+
+class AitbcAssignedJob(BaseModel):
+    job_id: str
+    payload: dict[str, Any]
+    constraints: dict[str, Any]
+    lease_expires_at: datetime
+
+
+class AitbcResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    result: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class AitbcResultResponse(BaseModel):
+    status: str = "ok"
+    job_id: str
+    state: str
+    earned: Amount
+    currency: str = CURRENCY
+    receipt: dict[str, Any] | None = Field(default=None, description="Always null: no receipts are signed.")
+
+
+class AitbcFail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    error_code: Annotated[str, Field(max_length=100)] | None = None
+    error_message: Annotated[str, Field(max_length=2000, pattern=NO_NUL)] = ""
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class AitbcFailResponse(BaseModel):
+    status: str = "ok"
+    job_id: str
+    state: str
+    attempts: int

@@ -1,0 +1,106 @@
+"""The poll protocol's statements, built once at import (bind parameters filled per call).
+
+`POLL` is the lease engine's claim plan for compute jobs: the oldest queued job the polling miner
+fits (the same conditions as `ComputeRepository.available_query`, with the miner's offer as bind
+parameters named `m_…`: an UPDATE takes a parameter named like one of its columns as a value to set)
+becomes RUNNING and gets an assignment leased to the miner, in one statement on PostgreSQL
+(`FOR UPDATE SKIP LOCKED`), inside the single writer's transaction on SQLite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Table, bindparam, cast, func, literal, or_, select, update
+
+from proctor.core import leases
+from proctor.core.compute.matching import SECONDS_PER_HOUR
+from proctor.core.compute.repository import constraints_met
+from proctor.core.compute.service import ASSIGNMENT_LEASES, QUEUED, RUNNING
+from proctor.models import ComputeAssignment, ComputeJob, ComputeMiner
+from proctor.models.compute import RUNNING_ASSIGNMENT
+
+
+def _t(model: Any) -> Table:
+    return model.__table__  # type: ignore[no-any-return]
+
+
+M, J, A = _t(ComputeMiner), _t(ComputeJob), _t(ComputeAssignment)
+
+
+def _p(name: str, column: Any) -> Any:
+    return bindparam(name, type_=column.type)
+
+
+_running = (
+    select(func.count())
+    .where(A.c.miner_id == M.c.id, A.c.status == RUNNING_ASSIGNMENT)
+    .correlate(M)
+    .scalar_subquery()
+)
+
+# The miner an API key belongs to, locked (its claims are serial from here on), with its load.
+MINER_FOR_CLAIM = (
+    select(
+        M.c.id,
+        M.c.status,
+        M.c.gpu_type,
+        M.c.gpu_count,
+        M.c.price_per_hour_micro,
+        M.c.max_concurrent,
+        M.c.location,
+        M.c.memory_mb,
+        M.c.models,
+        _running.label("running"),
+    )
+    .where(M.c.api_key_hash == _p("key_hash", M.c.api_key_hash))
+    # FOR NO KEY UPDATE: the foreign keys of a completion's ledger row (KEY SHARE) do not wait on it.
+    .with_for_update(of=M, key_share=True)
+)
+
+_attempted = select(A.c.id).where(A.c.job_id == J.c.id, A.c.miner_id == _p("miner_id", A.c.miner_id)).exists()
+
+POLL = leases.ClaimPlan(
+    kind=ASSIGNMENT_LEASES,
+    work=J,
+    candidates=select(J.c.id, J.c.attempts, J.c.estimated_time, J.c.payload, J.c.constraints)
+    .where(
+        J.c.state == QUEUED,
+        J.c.expires_at > _p("now", J.c.expires_at),
+        or_(J.c.gpu_type.is_(None), J.c.gpu_type == _p("m_gpu_type", M.c.gpu_type)),
+        J.c.gpu_count <= _p("m_gpu_count", M.c.gpu_count),
+        J.c.price_micro * literal(SECONDS_PER_HOUR, BigInteger)
+        >= cast(J.c.estimated_time, BigInteger) * bindparam("m_price_per_hour_micro", type_=BigInteger()),
+        ~_attempted,
+        *constraints_met(
+            region=_p("m_region", J.c.region),
+            memory_mb=_p("m_memory_mb", M.c.memory_mb),
+            price_per_hour_micro=bindparam("m_price_per_hour_micro", type_=BigInteger()),
+            models=_p("m_models", M.c.models),
+        ),
+    )
+    .order_by(J.c.created_at, J.c.id),
+    work_values={
+        "state": RUNNING,
+        "assigned_miner_id": _p("miner_id", J.c.assigned_miner_id),
+        "started_at": _p("now", J.c.started_at),
+        "attempts": J.c.attempts + 1,
+    },
+    lease_values=lambda c: {
+        "id": _p("assignment_id", A.c.id),
+        "miner_id": _p("miner_id", A.c.miner_id),
+        "attempt": c.attempts + 1,
+        "status": RUNNING_ASSIGNMENT,
+        "accepted_at": _p("now", A.c.accepted_at),
+        "lease_expires_at": _p("expires", A.c.lease_expires_at),
+        "deadline_at": _p("expires", A.c.deadline_at),  # set from the job's estimated_time just after
+    },
+    extra=("attempts", "estimated_time", "payload", "constraints"),
+)
+
+# The attempt's deadline depends on the job picked; its lease never outlives it.
+SET_DEADLINE = (
+    update(A)
+    .where(A.c.id == _p("lease_id", A.c.id))
+    .values(deadline_at=_p("deadline", A.c.deadline_at), lease_expires_at=_p("expires", A.c.lease_expires_at))
+)
