@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bench._common import LocalServer, RawClient, Result, console, drive_raw, metric_total, table
 from proctor.config import Settings
 from proctor.core.suites import service as suite_service
-from proctor.models import Agent, AgentVersion, Base, EvaluationRun, WorkItem
+from proctor.models import Agent, AgentVersion, EvaluationRun, WorkItem
 from proctor.storage import migrate
 from proctor.storage.db import create_sessionmaker, unit_of_work
 
@@ -50,20 +50,15 @@ def signed(key: Keypair) -> dict[str, str]:
 
 
 async def reset_database(url: str) -> None:
-    """Create the bench database if needed, drop every proctor table, migrate from scratch."""
+    """A fresh bench database (dropped and created again), migrated from scratch."""
     plain = url.replace("postgresql+asyncpg://", "postgresql://")
     base, name = plain.rsplit("/", 1)
     admin = await asyncpg.connect(base + "/test")
     try:
-        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
-            await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    engine = create_async_engine(url)
-    async with engine.begin() as conn:
-        await conn.run_sync(Base.metadata.drop_all)
-        await conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    await engine.dispose()
     await migrate.upgrade(Settings(database_url=url))
 
 

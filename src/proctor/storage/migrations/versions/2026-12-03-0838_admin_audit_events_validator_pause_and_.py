@@ -17,7 +17,7 @@ import proctor.storage.base
 # The database itself refuses to change or remove an audit event, whoever asks (proctor never does).
 PG_APPEND_ONLY = [
     """
-    CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         RAISE EXCEPTION 'audit_events is append-only';
     END $$
