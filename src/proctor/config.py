@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     code_release_delay_seconds: int = 24 * 3600  # eligible agents' code becomes public after this
     top_margin: float = 0.05  # a challenger must beat the incumbent's score by this fraction
     top_emission_weight: float = 1.0  # share of emissions to the top miner (the rest is burned)
+    # /v1/public/top-miner-payout: the subnet's daily miner emission in TAO and a TAO price, as the
+    # operator knows them (proctor fetches nothing); unset answers null.
+    miner_tao_per_day: float | None = Field(None, ge=0)
+    tao_price_usd: float | None = Field(None, ge=0)
+    # /v1/public/inference/models: the Chutes models validators may use for agents' inference.
+    inference_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
     reaper_interval_seconds: float = 5.0
 
     # Races (reference oro-api §4.1, §4.3, §7.4): ORO's second phase. Off: qualifying alone crowns the
@@ -254,6 +260,7 @@ class Settings(BaseSettings):
         "bitrecs_screener_1_problems",
         "bitrecs_screener_2_problems",
         "bitrecs_validator_problems",
+        "inference_models",
         mode="before",
     )
     @classmethod

@@ -31,6 +31,7 @@ from proctor.models.rewards import (
     RewardEpoch,
     RewardLeaf,
 )
+from proctor.models.subnet import WaitlistSignup
 from proctor.models.suites import Problem, Suite
 from proctor.storage.base import Base
 
@@ -83,5 +84,6 @@ __all__ = [
     "Suite",
     "TopHistory",
     "ValidatorState",
+    "WaitlistSignup",
     "WorkItem",
 ]

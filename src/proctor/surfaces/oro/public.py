@@ -17,6 +17,7 @@ from proctor.core.evaluations import top as top_service
 from proctor.core.races import flows as races
 from proctor.core.scores import leaderboard
 from proctor.core.submissions import service as submission_service
+from proctor.core.subnet import flows as subnet
 from proctor.core.suites import service as suite_service
 from proctor.errors import SuiteNotFound
 from proctor.http.deps import SessionDep, public_base_url, state_of
@@ -268,3 +269,33 @@ async def get_artifact_download_url(
         key, expires_in=ttl, base_url=public_base_url(request), filename=filename
     )
     return wire.ArtifactDownloadResponse(download_url=url, expires_at=now + timedelta(seconds=ttl))
+
+
+@router.get("/top-miner-payout", response_model=wire.TopMinerPayoutResponse)
+async def get_top_miner_payout(request: Request, session: SessionDep) -> wire.TopMinerPayoutResponse:
+    """The current top miner and what it earns per day (from the operator's configured emission)."""
+    payout = await subnet.top_miner_payout(session, state_of(request).settings, now=utcnow())
+    return wire.TopMinerPayoutResponse(**payout.__dict__)
+
+
+@router.get(
+    "/inference/models",
+    response_model=wire.InferenceModelsResponse | wire.RankedInferenceModelsResponse,
+)
+async def get_inference_models(
+    request: Request, provider: str = "chutes", ranked: bool = False
+) -> wire.InferenceModelsResponse | wire.RankedInferenceModelsResponse:
+    """The models validators may call for agents' inference (ranked: the same list, in its order)."""
+    models = subnet.inference_models(state_of(request).settings, provider=provider)
+    if not ranked:
+        return wire.InferenceModelsResponse(models=models)
+    return wire.RankedInferenceModelsResponse(
+        models=[wire.RankedInferenceModel(id=m) for m in models], ranked_by="operator", as_of=utcnow()
+    )
+
+
+@router.post("/waitlist", response_model=wire.WaitlistSignupResponse)
+async def join_waitlist(body: wire.WaitlistSignupRequest, session: SessionDep) -> wire.WaitlistSignupResponse:
+    """Join the subnet's waitlist; answers the same whether or not the address was already listed."""
+    await subnet.join_waitlist(session, email=body.email, source=body.source, now=utcnow())
+    return wire.WaitlistSignupResponse(success=True)

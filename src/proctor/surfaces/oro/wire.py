@@ -451,3 +451,37 @@ class ArtifactDownloadRequest(BaseModel):
 class ArtifactDownloadResponse(BaseModel):
     download_url: str
     expires_at: datetime
+
+
+class TopMinerPayoutResponse(BaseModel):
+    as_of: datetime
+    miner_hotkey: str | None = None
+    agent_name: str | None = None
+    tao_per_day: float | None = None
+    usd_per_day: float | None = None
+    tao_price_usd: float | None = None
+
+
+class InferenceModelsResponse(BaseModel):
+    models: list[str]
+
+
+class RankedInferenceModel(BaseModel):
+    id: str
+    rank_metric: dict[str, float] = Field(default_factory=dict)
+    healthy: bool = True
+
+
+class RankedInferenceModelsResponse(BaseModel):
+    models: list[RankedInferenceModel]
+    ranked_by: str | None = None
+    as_of: datetime | None = None
+
+
+class WaitlistSignupRequest(BaseModel):
+    email: str = Field(max_length=320)
+    source: str = Field("landing", max_length=64)
+
+
+class WaitlistSignupResponse(BaseModel):
+    success: bool
