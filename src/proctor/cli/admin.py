@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
 import secrets
@@ -16,17 +15,15 @@ import typer
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from proctor.app import SchemaOutOfDate, prepare_database
 from proctor.cli import bitrecs, compute, epochs, pool, races
-from proctor.cli.common import console, err_console, ok, run_in_transaction, settings_from
+from proctor.cli.common import console, err_console, ok, run_in_transaction, settings_from, with_core
 from proctor.config import Settings
 from proctor.core.admin import audit
 from proctor.core.admin import flows as admin_flows
 from proctor.core.admin.audit import Actor
-from proctor.core.context import Core, build_core
+from proctor.core.context import Core
 from proctor.core.identity import service as identity_service
 from proctor.core.suites import service as suite_service
-from proctor.errors import ProctorError
 from proctor.storage.base import utcnow
 
 T = TypeVar("T")
@@ -68,22 +65,7 @@ def run_flow(settings: Settings, action: Callable[[Core, Actor, datetime], Await
     """Run one admin flow (the same code the ORO admin API calls, audit event included) against the
     configured database; domain errors become a clean message and exit code 1."""
 
-    async def go() -> T:
-        await prepare_database(settings)
-        core = build_core(settings, gate_workers=0)
-        try:
-            return await action(core, cli_actor(), utcnow())
-        finally:
-            await core.close()
-
-    try:
-        return asyncio.run(go())
-    except ProctorError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1) from exc
-    except SchemaOutOfDate as exc:
-        err_console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+    return with_core(settings, lambda core: action(core, cli_actor(), utcnow()))
 
 
 @suite_app.command("import")

@@ -3,16 +3,14 @@ operator's `proctor admin submissions …` switch and `proctor admin bitrecs-key
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import httpx
 import typer
 
-from proctor.cli.common import console, err_console, ok, settings_from
+from proctor.cli.common import console, err_console, ok, settings_from, with_core
 from proctor.cli.keys import (
     DEFAULT_URL,
     UriOption,
@@ -22,9 +20,6 @@ from proctor.cli.keys import (
     WalletPathOption,
     signer_or_exit,
 )
-from proctor.config import Settings
-from proctor.core.context import Core, build_core
-from proctor.errors import ProctorError
 from proctor.storage.base import utcnow
 
 app = typer.Typer(help="Bitrecs miner: check or submit a gist-hosted agent.", no_args_is_help=True)
@@ -118,25 +113,6 @@ def submit(
 # --- operator commands ------------------------------------------------------------------------------------
 
 
-def _with_core(settings: Settings, action: Callable[[Core], Awaitable[T]]) -> T:
-    async def go() -> T:
-        from proctor.app import prepare_database
-
-        await prepare_database(settings)
-        core = build_core(settings, gate_workers=0)
-        await core.db.start()
-        try:
-            return await action(core)
-        finally:
-            await core.close()
-
-    try:
-        return asyncio.run(go())
-    except ProctorError as exc:
-        err_console.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(1) from exc
-
-
 @submissions_app.command("pause")
 def pause(
     ctx: typer.Context,
@@ -145,7 +121,7 @@ def pause(
     """Stop accepting submissions: /check and /submit answer 503."""
     from proctor.core.bitrecs import flows
 
-    _with_core(
+    with_core(
         settings_from(ctx),
         lambda core: flows.set_submissions(core, enabled=False, reason=reason, now=utcnow()),
     )
@@ -157,7 +133,7 @@ def resume(ctx: typer.Context) -> None:
     """Accept submissions again."""
     from proctor.core.bitrecs import flows
 
-    _with_core(
+    with_core(
         settings_from(ctx), lambda core: flows.set_submissions(core, enabled=True, reason="", now=utcnow())
     )
     ok("submissions resumed")
@@ -168,7 +144,7 @@ def status(ctx: typer.Context) -> None:
     """Whether submissions are accepted."""
     from proctor.core.bitrecs import flows
 
-    state: dict[str, Any] = _with_core(settings_from(ctx), flows.submissions_status)
+    state: dict[str, Any] = with_core(settings_from(ctx), flows.submissions_status)
     console.print_json(json.dumps(state))
 
 
@@ -177,7 +153,7 @@ def issue(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Who the 
     """Issue a read-API key (shown once)."""
     from proctor.core.bitrecs import flows
 
-    key = _with_core(settings_from(ctx), lambda core: flows.issue_api_key(core, name=name, now=utcnow()))
+    key = with_core(settings_from(ctx), lambda core: flows.issue_api_key(core, name=name, now=utcnow()))
     ok("key issued (shown once)", name=name)
     console.print(key)
 
@@ -187,5 +163,5 @@ def revoke(ctx: typer.Context, name: Annotated[str, typer.Argument(help="The key
     """Revoke every key issued under `name`."""
     from proctor.core.bitrecs import flows
 
-    count = _with_core(settings_from(ctx), lambda core: flows.revoke_api_key(core, name=name, now=utcnow()))
+    count = with_core(settings_from(ctx), lambda core: flows.revoke_api_key(core, name=name, now=utcnow()))
     ok("keys revoked", name=name, count=count)

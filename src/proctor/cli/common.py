@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from proctor.config import Settings, load_settings
 from proctor.errors import ProctorError
 from proctor.logging import configure_logging
 from proctor.storage.db import create_engine, create_sessionmaker, unit_of_work
+
+if TYPE_CHECKING:
+    from proctor.core.context import Core
 
 console = Console()
 err_console = Console(stderr=True)
@@ -65,3 +68,24 @@ def run_in_transaction(settings: Settings, action: Callable[[AsyncSession], Awai
 def ok(message: str, **fields: Any) -> None:
     extra = "  ".join(f"[dim]{k}[/dim]={v}" for k, v in fields.items())
     console.print(f"[green]✓[/green] {message}" + (f"  {extra}" if extra else ""))
+
+
+def with_core(settings: Settings, action: Callable[[Core], Awaitable[T]]) -> T:
+    """Run one core call (a flow) for a CLI command on a migrated database with a started `Core`;
+    domain errors and an out-of-date schema become a clean message and exit code 1."""
+    from proctor.core.context import build_core
+
+    async def go() -> T:
+        await prepare_database(settings)
+        core = build_core(settings, gate_workers=0)
+        await core.start()
+        try:
+            return await action(core)
+        finally:
+            await core.close()
+
+    try:
+        return asyncio.run(go())
+    except (ProctorError, SchemaOutOfDate) as exc:
+        err_console.print(f"[red]error:[/red] {getattr(exc, 'message', exc)}")
+        raise typer.Exit(1) from exc

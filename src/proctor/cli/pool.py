@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from proctor.app import SchemaOutOfDate, prepare_database
-from proctor.cli.common import err_console, ok, settings_from
-from proctor.config import Settings
-from proctor.core.context import Core, build_core
+from proctor.cli.common import err_console, ok, settings_from, with_core
 from proctor.core.pool import flows
-from proctor.errors import ProctorError
 from proctor.storage.base import utcnow
 
 app = typer.Typer(help="BitSOTA Pool: import the seed set, close ended windows.", no_args_is_help=True)
@@ -25,23 +19,6 @@ seeds_app = typer.Typer(
 app.add_typer(seeds_app, name="seeds")
 T = TypeVar("T")
 MAX_SEED_FILE_BYTES = 64 * 1024 * 1024
-
-
-def _with_core(settings: Settings, action: Callable[[Core], Awaitable[T]]) -> T:
-    async def go() -> T:
-        await prepare_database(settings)
-        core = build_core(settings, gate_workers=0)
-        await core.start()
-        try:
-            return await action(core)
-        finally:
-            await core.close()
-
-    try:
-        return asyncio.run(go())
-    except (ProctorError, SchemaOutOfDate) as exc:
-        err_console.print(f"[red]error:[/red] {getattr(exc, 'message', exc)}")
-        raise typer.Exit(1) from exc
 
 
 def read_seeds(path: Path) -> list[dict[str, Any]]:
@@ -78,7 +55,7 @@ def seeds_import(
     except (OSError, ValueError) as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from exc
-    added, known = _with_core(settings, lambda core: flows.import_seeds(core, seeds=seeds, now=utcnow()))
+    added, known = with_core(settings, lambda core: flows.import_seeds(core, seeds=seeds, now=utcnow()))
     ok("seeds imported", added=added, already_known=known)
 
 
@@ -86,5 +63,5 @@ def seeds_import(
 def close_windows(ctx: typer.Context) -> None:
     """Close every ended window now (what the periodic job does): consensus, points, reputation."""
     settings = settings_from(ctx)
-    closed = _with_core(settings, lambda core: flows.close_windows(core, utcnow(), limit=1000))
+    closed = with_core(settings, lambda core: flows.close_windows(core, utcnow(), limit=1000))
     ok("windows closed", windows=",".join(map(str, closed)) or "none")

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 from rich.table import Table
 
-from proctor.app import SchemaOutOfDate, prepare_database
-from proctor.cli.common import console, err_console, ok, settings_from
-from proctor.config import Settings
-from proctor.core.context import Core, build_core
+from proctor.cli.common import console, ok, settings_from, with_core
+from proctor.core.context import Core
 from proctor.core.races import bank
 from proctor.core.races import flows as races
-from proctor.errors import ProctorError
 from proctor.storage.base import utcnow
 from proctor.storage.db import unit_of_work
 
@@ -26,23 +21,6 @@ T = TypeVar("T")
 app = typer.Typer(
     help="Races: import the hidden race bank, close qualifying, show a race.", no_args_is_help=True
 )
-
-
-def _with_core(settings: Settings, action: Callable[[Core], Awaitable[T]]) -> T:
-    async def go() -> T:
-        await prepare_database(settings)
-        core = build_core(settings, gate_workers=0)
-        await core.start()
-        try:
-            return await action(core)
-        finally:
-            await core.close()
-
-    try:
-        return asyncio.run(go())
-    except (ProctorError, SchemaOutOfDate) as exc:
-        err_console.print(f"[red]error:[/red] {getattr(exc, 'message', exc)}")
-        raise typer.Exit(1) from exc
 
 
 @app.command("import-bank")
@@ -60,7 +38,7 @@ def import_bank(
         async with unit_of_work(core.sessionmaker) as session:
             return await bank.import_bank(session, suite_id=suite_id, document=document)
 
-    ok(f"race bank of suite {suite_id} imported", problems=_with_core(settings_from(ctx), action))
+    ok(f"race bank of suite {suite_id} imported", problems=with_core(settings_from(ctx), action))
 
 
 @app.command("close-qualifying")
@@ -74,7 +52,7 @@ def close_qualifying(
         race_id = await races.close_qualifying(core, suite_id=suite_id, now=utcnow())
         return await races.detail(core, race_id=race_id)
 
-    view = _with_core(settings_from(ctx), action)
+    view = with_core(settings_from(ctx), action)
     ok(f"race {view.race.number} running", race_id=view.race.id, qualifiers=view.qualifier_count)
     _print(view)
 
@@ -91,7 +69,7 @@ def show(
             return await races.current(core)
         return await races.detail(core, race_id=uuid.UUID(race_id))
 
-    view = _with_core(settings_from(ctx), action)
+    view = with_core(settings_from(ctx), action)
     if view is None:
         console.print("no race yet")
         return
