@@ -51,9 +51,6 @@ class Debounce:
         self._last[key] = (now, content)
         return True
 
-    def forget(self, key: str) -> None:
-        self._last.pop(key, None)
-
 
 @dataclass
 class Core:

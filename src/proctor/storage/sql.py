@@ -281,10 +281,6 @@ class SessionTx(SaTx):
     that also make lease-engine transitions in the same unit of work (either dialect). Rows the ORM
     already loaded are not refreshed by these statements: re-read them (`populate_existing`) after."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        super().__init__(session)
-        self.session = session
-
 
 # --- the process's database ---------------------------------------------------------------------------------
 
