@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from proctor.core import leases
+from proctor.core.compute import flows as compute_flows
 from proctor.core.compute import service as compute
 from proctor.core.compute.schemas import JobSpec, OfferIn, policy_from
 from proctor.core.context import Core
@@ -93,7 +94,7 @@ async def compute_harness(world: World) -> Harness:
         for job_id in list(jobs):
             try:
                 async with unit_of_work(world.sessionmaker) as s:
-                    accepted = await compute.accept(
+                    accepted = await compute_flows.accept_as(
                         s, miner_id=miner_id, job_id=job_id, policy=policy, now=now
                     )
                 return accepted.assignment.id

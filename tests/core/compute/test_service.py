@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from proctor.core import leases
+from proctor.core.compute import flows as compute_flows
 from proctor.core.compute import keys, matching, money
 from proctor.core.compute import service as compute
 from proctor.core.compute.repository import ComputeRepository
@@ -29,7 +30,7 @@ REPORT = CompletionReport(
 
 
 async def accept(market: Market, miner_id: str, job_id: str, now=T0) -> compute.Accepted:  # type: ignore[no-untyped-def]
-    return await market.run(compute.accept, miner_id=miner_id, job_id=job_id, policy=POLICY, now=now)
+    return await market.run(compute_flows.accept_as, miner_id=miner_id, job_id=job_id, policy=POLICY, now=now)
 
 
 async def complete(market: Market, miner_id: str, job_id: str, now=T0, report=REPORT) -> compute.Completion:  # type: ignore[no-untyped-def]
@@ -443,5 +444,5 @@ async def test_the_unit_of_work_rolls_back_a_refused_accept(market: Market) -> N
     await accept(market, a, first)
     with pytest.raises(compute.AtCapacity):
         async with unit_of_work(market.sessionmaker) as session:
-            await compute.accept(session, miner_id=a, job_id=second, policy=POLICY, now=T0)
+            await compute_flows.accept_as(session, miner_id=a, job_id=second, policy=POLICY, now=T0)
     assert (await job_row(market, second)).state == "QUEUED"

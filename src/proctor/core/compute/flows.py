@@ -20,6 +20,7 @@ import json
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +45,7 @@ from proctor.core.context import Core
 from proctor.errors import Forbidden
 from proctor.models import ComputeJob, ComputeMiner
 from proctor.storage.base import utcnow
+from proctor.storage.sql import SessionTx, Tx
 
 
 class MinerIdMismatch(Forbidden):
@@ -101,6 +103,114 @@ async def fail_job(core: Core, *, miner_id: str, job_id: str, error: str, now: d
     if job.state == svc.QUEUED:
         ring.committed()
     return job
+
+
+# --- the documented miner API's accept ----------------------------------------------------------------
+
+
+async def accept(
+    core: Core,
+    *,
+    api_key: str | None,
+    miner_id: str,
+    job_id: str,
+    now: datetime,
+    admit: Callable[[str], Awaitable[None]] | None = None,
+) -> svc.Accepted:
+    """Lease one named queued job to the key's miner (the documented `…/jobs/{job_id}/accept`).
+
+    `admit(miner_id)` runs once the key is known to be this miner's and before anything is taken
+    (the surface's per-miner limit). A granted accept is three statements: the miner locked with its
+    load, the lease engine's claim of that job, the attempt's deadline.
+    """
+    key_hash = _key_hash(api_key)
+    async with core.db.transaction() as tx:
+        miner = await tx.one(st.MINER_FOR_CLAIM, {"key_hash": key_hash})
+        if miner is None:
+            raise svc.InvalidApiKey()
+        if miner.id != miner_id:
+            raise svc.MinerNotFound()
+        if admit is not None:
+            await admit(miner.id)
+        return await accept_in(tx, miner, job_id=job_id, policy=policy(core), now=now)
+
+
+async def accept_as(
+    session: AsyncSession, *, miner_id: str, job_id: str, policy: Policy, now: datetime
+) -> svc.Accepted:
+    """The same accept for a miner named by id, inside the caller's session (operators, core tests)."""
+    tx = SessionTx(session)
+    known = svc._known_shape(miner_id)
+    miner = await tx.one(st.MINER_BY_ID_FOR_CLAIM, {"miner_id": miner_id}) if known else None
+    if miner is None:
+        raise svc.MinerNotFound()
+    return await accept_in(tx, miner, job_id=job_id, policy=policy, now=now)
+
+
+async def accept_in(tx: Tx, miner: Any, *, job_id: str, policy: Policy, now: datetime) -> svc.Accepted:
+    """Lease `job_id` to the locked `miner` (a `MINER_FOR_CLAIM` row): a retried accept gets the same
+    lease back; at capacity, taken, expired, unfit or already tried by this miner is refused."""
+    svc._require_working(miner)
+    if not svc._known_shape(job_id):
+        raise svc.JobNotFound()
+    ids = {"miner_id": miner.id, "job_id": job_id}
+    # The load read with the lock may be stale (see statements.py): it can only miss changes that
+    # committed while this accept waited, so refusing on it orders this accept before them.
+    if miner.running >= miner.max_concurrent:  # max_concurrent may have been lowered below the load
+        held = await tx.one(st.HELD, ids)
+        if held is not None:
+            return _held(held)
+        raise svc.AtCapacity(f"Miner already runs {miner.max_concurrent} job(s), its max_concurrent")
+    expires = now + timedelta(seconds=policy.heartbeat_timeout_seconds)
+    claimed = await leases.claim(tx, st.ACCEPT, params={**ids, **_offer_params(miner, now, expires)})
+    if claimed is None:
+        held = await tx.one(st.HELD, ids)
+        if held is not None:
+            return _held(held)
+        job = await tx.one(st.JOB, ids)
+        if job is not None and job.running >= miner.max_concurrent:
+            raise svc.AtCapacity(f"Miner already runs {miner.max_concurrent} job(s), its max_concurrent")
+        raise svc.why_not_accepted(miner, job, now=now)
+    work, lease = claimed.work, claimed.lease
+    deadline = now + timedelta(
+        seconds=work["estimated_time"] * policy.run_deadline_factor + policy.run_deadline_grace_seconds
+    )
+    expires = min(expires, deadline)
+    await tx.run(st.SET_DEADLINE, {"lease_id": lease.id, "deadline": deadline, "expires": expires})
+    lease["deadline_at"], lease["lease_expires_at"] = deadline, expires
+    job = svc.ShownJob(
+        id=job_id,
+        state=svc.RUNNING,
+        payload=_as_dict(work["payload"]),
+        **{name: work[name] for name in st.SHOWN if name != "payload"},
+    )
+    return svc.Accepted(job=job, assignment=lease)
+
+
+def _held(row: Any) -> svc.Accepted:
+    job = svc.ShownJob(
+        id=row.job_id,
+        state=row.job_state,
+        payload=_as_dict(row.job_payload),
+        **{name: getattr(row, f"job_{name}") for name in st.SHOWN if name != "payload"},
+    )
+    return svc.Accepted(job=job, assignment=row)
+
+
+def _offer_params(miner: Any, now: datetime, expires: datetime) -> dict[str, Any]:
+    """The claim plans' bind parameters: the miner's offer (`m_…`), the time, the new lease."""
+    return {
+        "now": now,
+        "expires": expires,
+        "assignment_id": uuid.uuid4(),
+        "m_gpu_type": miner.gpu_type,
+        "m_gpu_count": miner.gpu_count,
+        "m_price_per_hour_micro": miner.price_per_hour_micro,
+        "m_region": miner.location,
+        "m_memory_mb": miner.memory_mb,
+        "m_models": miner.models,
+        "m_max_concurrent": miner.max_concurrent,
+    }
 
 
 # --- AITBC's real miner ------------------------------------------------------------------------------
@@ -221,20 +331,7 @@ async def _look(core: Core, *, key_hash: str, claimed_id: str | None, rules: Pol
             return _Look(miner.id, None, True)
         expires = now + timedelta(seconds=rules.heartbeat_timeout_seconds)
         claimed = await leases.claim(
-            tx,
-            st.POLL,
-            params={
-                "miner_id": miner.id,
-                "now": now,
-                "expires": expires,
-                "assignment_id": uuid.uuid4(),
-                "m_gpu_type": miner.gpu_type,
-                "m_gpu_count": miner.gpu_count,
-                "m_price_per_hour_micro": miner.price_per_hour_micro,
-                "m_region": miner.location,
-                "m_memory_mb": miner.memory_mb,
-                "m_models": miner.models,
-            },
+            tx, st.POLL, params={"miner_id": miner.id, **_offer_params(miner, now, expires)}
         )
         if claimed is None:
             return _Look(miner.id, None, False)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, case, cast, func, literal, or_, select, update
+from sqlalchemy import BigInteger, Select, cast, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proctor.core.compute.matching import SECONDS_PER_HOUR
@@ -87,16 +87,6 @@ class ComputeRepository:
         )
         return await self.session.scalar(query)
 
-    async def job_unless_locked(self, job_id: str) -> ComputeJob | None:
-        """The job locked for this transaction, or None when it does not exist or another holds it."""
-        query = (
-            select(ComputeJob)
-            .where(ComputeJob.id == job_id)
-            .with_for_update(skip_locked=True)
-            .execution_options(populate_existing=True)
-        )
-        return await self.session.scalar(query)
-
     async def client_jobs(
         self, client_id: str, *, state: str | None, limit: int, offset: int
     ) -> Sequence[ComputeJob]:
@@ -165,28 +155,6 @@ class ComputeRepository:
             .order_by(ComputeAssignment.accepted_at)
         )
         return [(row[0], row[1]) for row in (await self.session.execute(query)).all()]
-
-    async def running_load(self, miner_id: str, *, job_id: str) -> tuple[int, bool]:
-        """(jobs the miner runs now, whether `job_id` is one of them), in one round trip."""
-        query = select(
-            func.count(), func.coalesce(func.sum(case((ComputeAssignment.job_id == job_id, 1), else_=0)), 0)
-        ).where(ComputeAssignment.miner_id == miner_id, ComputeAssignment.status == RUNNING_ASSIGNMENT)
-        row = (await self.session.execute(query)).one()
-        return int(row[0]), bool(row[1])
-
-    async def running_job_of(self, miner_id: str, job_id: str) -> tuple[ComputeJob, ComputeAssignment] | None:
-        """The job and its live assignment when `miner_id` holds `job_id` right now."""
-        query = (
-            select(ComputeJob, ComputeAssignment)
-            .join(ComputeAssignment, ComputeAssignment.job_id == ComputeJob.id)
-            .where(
-                ComputeAssignment.job_id == job_id,
-                ComputeAssignment.miner_id == miner_id,
-                ComputeAssignment.status == RUNNING_ASSIGNMENT,
-            )
-        )
-        row = (await self.session.execute(query)).first()
-        return None if row is None else (row[0], row[1])
 
     async def latest_attempt_id(self, job_id: str, miner_id: str) -> uuid.UUID | None:
         """The id of this miner's most recent assignment for the job, if it ever had one.

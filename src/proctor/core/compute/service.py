@@ -44,7 +44,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proctor.core import leases
@@ -442,72 +441,44 @@ async def running_jobs(
 
 
 @dataclass(frozen=True)
+class ShownJob:
+    """What an accept shows of the job it leased (the job's columns, read back with the lease)."""
+
+    id: str
+    state: str
+    model: str
+    gpu_type: str | None
+    gpu_count: int
+    estimated_time: int
+    price_micro: int
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Accepted:
-    job: ComputeJob
-    assignment: ComputeAssignment
+    job: ShownJob
+    assignment: Any  # the assignment row (id, attempt, accepted_at, lease_expires_at, deadline_at, …)
 
 
-async def accept(
-    session: AsyncSession, *, miner_id: str, job_id: str, policy: Policy, now: datetime
-) -> Accepted:
-    """Lease a queued job to this miner, atomically (409 when it is taken, at capacity or unsuitable)."""
-    repo = ComputeRepository(session)
-    miner = await _miner(session, miner_id, lock=True)  # this miner's accepts are serial from here on
-    _require_working(miner)
-    if not _known_shape(job_id):
-        raise JobNotFound()
-    running, holds_it = await repo.running_load(miner.id, job_id=job_id)
-    if holds_it:
-        held = await repo.running_job_of(miner.id, job_id)
-        assert held is not None
-        return Accepted(job=held[0], assignment=held[1])  # a retried accept gets the same lease back
-    offer = offer_of(miner)
-    if matching.free_slots(offer, running) == 0:
-        raise AtCapacity(f"Miner already runs {miner.max_concurrent} job(s), its max_concurrent")
-    job = await _take_queued_job(repo, job_id, now=now)
-    reason = matching.mismatch(offer, requirement_of(job))
-    if reason is not None:
-        raise JobNotEligible(f"This miner cannot run this job: {reason}")
-    if await repo.latest_attempt_id(job.id, miner.id) is not None:
-        raise JobNotEligible("This miner already attempted this job; a retry goes to another miner")
-    deadline = now + timedelta(
-        seconds=job.estimated_time * policy.run_deadline_factor + policy.run_deadline_grace_seconds
-    )
-    job.attempts += 1
-    assignment = ComputeAssignment(
-        id=uuid.uuid4(),
-        job_id=job.id,
-        miner_id=miner.id,
-        attempt=job.attempts,
-        status=RUNNING_ASSIGNMENT,
-        accepted_at=now,
-        lease_expires_at=min(now + timedelta(seconds=policy.heartbeat_timeout_seconds), deadline),
-        deadline_at=deadline,
-    )
-    session.add(assignment)
-    job.state, job.assigned_miner_id, job.started_at = RUNNING, miner.id, now
-    try:
-        await session.flush()
-    except IntegrityError:  # the one-running-assignment-per-job index: someone got it after all
-        raise JobAlreadyAssigned() from None
-    return Accepted(job=job, assignment=assignment)
+def why_not_accepted(miner: Any, job: Any, *, now: datetime) -> ProctorError:
+    """Why a job the claim did not grant can't be this miner's, in the order a miner would fix it.
 
-
-async def _take_queued_job(repo: ComputeRepository, job_id: str, *, now: datetime) -> ComputeJob:
-    if not _known_shape(job_id):
-        raise JobNotFound()
-    job = await repo.job_unless_locked(job_id)
+    `job` is the job row (None when there is none) with `attempted`: whether this miner tried it."""
     if job is None:
-        if await repo.job(job_id) is None:
-            raise JobNotFound()
-        raise JobAlreadyAssigned("Job is being assigned to another miner")
+        return JobNotFound()
     if job.state == RUNNING:
-        raise JobAlreadyAssigned()
+        return JobAlreadyAssigned()
     if job.state != QUEUED:
-        raise JobNotAvailable(f"Job is {job.state}, not QUEUED")
+        return JobNotAvailable(f"Job is {job.state}, not QUEUED")
     if job.expires_at <= now:
-        raise JobNotAvailable("Job expired before anyone accepted it", code="JOB_EXPIRED")
-    return job
+        return JobNotAvailable("Job expired before anyone accepted it", code="JOB_EXPIRED")
+    reason = matching.mismatch(offer_of(miner), requirement_of(job))
+    if reason is not None:
+        return JobNotEligible(f"This miner cannot run this job: {reason}")
+    if job.attempted:
+        return JobNotEligible("This miner already attempted this job; a retry goes to another miner")
+    # It qualified when read: another miner's accept held it and took it (or gave it back) since.
+    return JobAlreadyAssigned("Job is being assigned to another miner")
 
 
 async def _own_lease_id(repo: ComputeRepository, *, job_id: str, miner_id: str) -> uuid.UUID:

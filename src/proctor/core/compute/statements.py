@@ -39,54 +39,70 @@ _running = (
     .scalar_subquery()
 )
 
-# The miner an API key belongs to, locked (its claims are serial from here on), with its load.
-MINER_FOR_CLAIM = (
-    select(
-        M.c.id,
-        M.c.status,
-        M.c.gpu_type,
-        M.c.gpu_count,
-        M.c.price_per_hour_micro,
-        M.c.max_concurrent,
-        M.c.location,
-        M.c.memory_mb,
-        M.c.models,
-        _running.label("running"),
+
+def _miner_for_claim(where: Any) -> Any:
+    """A miner, locked (its claims are serial from here on), with its load."""
+    return (
+        select(
+            M.c.id,
+            M.c.status,
+            M.c.gpu_type,
+            M.c.gpu_count,
+            M.c.price_per_hour_micro,
+            M.c.max_concurrent,
+            M.c.location,
+            M.c.memory_mb,
+            M.c.models,
+            _running.label("running"),
+        )
+        .where(where)
+        # FOR NO KEY UPDATE: the foreign keys of a completion's ledger row (KEY SHARE) do not wait on it.
+        .with_for_update(of=M, key_share=True)
     )
-    .where(M.c.api_key_hash == _p("key_hash", M.c.api_key_hash))
-    # FOR NO KEY UPDATE: the foreign keys of a completion's ledger row (KEY SHARE) do not wait on it.
-    .with_for_update(of=M, key_share=True)
+
+
+# The miner an API key belongs to (the miners' own way in), and by its id (the operator's and tests').
+MINER_FOR_CLAIM = _miner_for_claim(M.c.api_key_hash == _p("key_hash", M.c.api_key_hash))
+MINER_BY_ID_FOR_CLAIM = _miner_for_claim(M.c.id == _p("miner_id", M.c.id))
+
+# The claimer's running jobs, counted by the claim itself: its snapshot starts after the miner's lock
+# was granted, so it sees every accept of this miner that committed while this one waited (the count
+# read with the lock is from before the wait, and only a hint).
+_running_now = (
+    select(func.count())
+    .where(A.c.miner_id == _p("miner_id", A.c.miner_id), A.c.status == RUNNING_ASSIGNMENT)
+    .scalar_subquery()
 )
 
 _attempted = select(A.c.id).where(A.c.job_id == J.c.id, A.c.miner_id == _p("miner_id", A.c.miner_id)).exists()
 
-POLL = leases.ClaimPlan(
-    kind=ASSIGNMENT_LEASES,
-    work=J,
-    candidates=select(J.c.id, J.c.attempts, J.c.estimated_time, J.c.payload, J.c.constraints)
-    .where(
-        J.c.state == QUEUED,
-        J.c.expires_at > _p("now", J.c.expires_at),
-        or_(J.c.gpu_type.is_(None), J.c.gpu_type == _p("m_gpu_type", M.c.gpu_type)),
-        J.c.gpu_count <= _p("m_gpu_count", M.c.gpu_count),
-        J.c.price_micro * literal(SECONDS_PER_HOUR, BigInteger)
-        >= cast(J.c.estimated_time, BigInteger) * bindparam("m_price_per_hour_micro", type_=BigInteger()),
-        ~_attempted,
-        *constraints_met(
-            region=_p("m_region", J.c.region),
-            memory_mb=_p("m_memory_mb", M.c.memory_mb),
-            price_per_hour_micro=bindparam("m_price_per_hour_micro", type_=BigInteger()),
-            models=_p("m_models", M.c.models),
-        ),
-    )
-    .order_by(J.c.created_at, J.c.id),
-    work_values={
-        "state": RUNNING,
-        "assigned_miner_id": _p("miner_id", J.c.assigned_miner_id),
-        "started_at": _p("now", J.c.started_at),
-        "attempts": J.c.attempts + 1,
-    },
-    lease_values=lambda c: {
+_PICKED = ("attempts", "estimated_time", "payload", "constraints")
+_candidates = select(J.c.id, *(J.c[name] for name in _PICKED)).where(
+    J.c.state == QUEUED,
+    _running_now < _p("m_max_concurrent", M.c.max_concurrent),
+    J.c.expires_at > _p("now", J.c.expires_at),
+    or_(J.c.gpu_type.is_(None), J.c.gpu_type == _p("m_gpu_type", M.c.gpu_type)),
+    J.c.gpu_count <= _p("m_gpu_count", M.c.gpu_count),
+    J.c.price_micro * literal(SECONDS_PER_HOUR, BigInteger)
+    >= cast(J.c.estimated_time, BigInteger) * bindparam("m_price_per_hour_micro", type_=BigInteger()),
+    ~_attempted,
+    *constraints_met(
+        region=_p("m_region", J.c.region),
+        memory_mb=_p("m_memory_mb", M.c.memory_mb),
+        price_per_hour_micro=bindparam("m_price_per_hour_micro", type_=BigInteger()),
+        models=_p("m_models", M.c.models),
+    ),
+)
+_work_values = {
+    "state": RUNNING,
+    "assigned_miner_id": _p("miner_id", J.c.assigned_miner_id),
+    "started_at": _p("now", J.c.started_at),
+    "attempts": J.c.attempts + 1,
+}
+
+
+def _lease_values(c: Any) -> dict[str, Any]:
+    return {
         "id": _p("assignment_id", A.c.id),
         "miner_id": _p("miner_id", A.c.miner_id),
         "attempt": c.attempts + 1,
@@ -94,8 +110,46 @@ POLL = leases.ClaimPlan(
         "accepted_at": _p("now", A.c.accepted_at),
         "lease_expires_at": _p("expires", A.c.lease_expires_at),
         "deadline_at": _p("expires", A.c.deadline_at),  # set from the job's estimated_time just after
-    },
+    }
+
+
+POLL = leases.ClaimPlan(
+    kind=ASSIGNMENT_LEASES,
+    work=J,
+    candidates=_candidates.order_by(J.c.created_at, J.c.id),
+    work_values=_work_values,
+    lease_values=_lease_values,
     extra=("attempts", "estimated_time", "payload", "constraints"),
+)
+
+# The documented API's accept: the same claim of one named job (`job_id`), when this miner fits it.
+# What the wire shows of the job comes back with the lease, so a granted accept is one statement.
+SHOWN = ("model", "gpu_type", "gpu_count", "estimated_time", "price_micro", "payload")
+ACCEPT = leases.ClaimPlan(
+    kind=ASSIGNMENT_LEASES,
+    work=J,
+    candidates=_candidates.add_columns(*(J.c[name] for name in SHOWN if name not in _PICKED)).where(
+        J.c.id == _p("job_id", J.c.id)
+    ),
+    work_values=_work_values,
+    lease_values=_lease_values,
+    extra=("attempts", *SHOWN),
+)
+
+# A job and this miner's running assignment of it: a retried accept gets the same lease back.
+HELD = (
+    select(A, J.c.state.label("job_state"), *(J.c[name].label(f"job_{name}") for name in SHOWN))
+    .join(J, J.c.id == A.c.job_id)
+    .where(
+        A.c.job_id == _p("job_id", A.c.job_id),
+        A.c.miner_id == _p("miner_id", A.c.miner_id),
+        A.c.status == RUNNING_ASSIGNMENT,
+    )
+)
+
+# Why a job could not be accepted: the job itself, and whether this miner tried it before.
+JOB = select(J, _attempted.label("attempted"), _running_now.label("running")).where(
+    J.c.id == _p("job_id", J.c.id)
 )
 
 # The attempt's deadline depends on the job picked; its lease never outlives it.

@@ -48,14 +48,20 @@ def _key_bucket(key: str | None) -> str:
     return keys.digest(key) if key and len(key) <= keys.MAX_KEY_LENGTH else "invalid"
 
 
-async def _authenticated_miner(request: Request, session: SessionDep) -> ComputeMiner:
-    state = state_of(request)
+async def limited_key(request: Request) -> str | None:
+    """The miner key the request carries, counted against its per-key request limit (429 when over).
+    For routes whose flow authenticates the key itself, in the statement that does the work."""
     key = presented_key(request)
-    await enforce(state, "compute_rate_limit_requests", _key_bucket(key))
+    await enforce(state_of(request), "compute_rate_limit_requests", _key_bucket(key))
+    return key
+
+
+async def _authenticated_miner(request: Request, session: SessionDep) -> ComputeMiner:
+    key = await limited_key(request)
     try:
         return await compute_service.authenticate_miner(session, api_key=key)
     except compute_service.InvalidApiKey as exc:
-        state.metrics.auth_failures.labels(exc.error_code).inc()
+        state_of(request).metrics.auth_failures.labels(exc.error_code).inc()
         raise
 
 

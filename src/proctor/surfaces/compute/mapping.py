@@ -14,7 +14,7 @@ from proctor.core.compute.schemas import (
     OfferChanges,
     OfferIn,
 )
-from proctor.core.compute.service import Accepted
+from proctor.core.compute.service import Accepted, ShownJob
 from proctor.errors import BadRequest
 from proctor.models import ComputeAssignment, ComputeJob, ComputeMiner
 from proctor.surfaces.compute import wire
@@ -137,7 +137,7 @@ def available_job(job: ComputeJob) -> wire.AvailableJob:
     )
 
 
-def assigned_job(job: ComputeJob, assignment: ComputeAssignment) -> wire.AssignedJob:
+def assigned_job(job: ComputeJob | ShownJob, assignment: ComputeAssignment) -> wire.AssignedJob:
     return wire.AssignedJob(
         job_id=job.id,
         state=job.state,

@@ -12,7 +12,14 @@ from proctor.core.compute import service as compute_service
 from proctor.http.deps import SessionDep, core_of, state_of
 from proctor.storage.base import utcnow
 from proctor.surfaces.compute import mapping, wire
-from proctor.surfaces.compute.auth import OwnMiner, OwnMinerForFlow, OwnMinerJobOp, register_limit
+from proctor.surfaces.compute.auth import (
+    OwnMiner,
+    OwnMinerForFlow,
+    OwnMinerJobOp,
+    enforce,
+    limited_key,
+    register_limit,
+)
 
 router = APIRouter(tags=["compute: miners"])  # mounted at /v1/miners
 root = APIRouter(tags=["compute: miners"])  # the bare /v1/miners path (a mount only matches below it)
@@ -100,13 +107,21 @@ async def running_jobs(miner: OwnMiner, session: SessionDep) -> wire.AssignedJob
 
 
 @router.post("/{miner_id}/jobs/{job_id}/accept", response_model=wire.AssignedJob, responses=JOB_OP_ERRORS)
-async def accept_job(
-    job_id: str, miner: OwnMinerJobOp, request: Request, session: SessionDep
-) -> wire.AssignedJob:
+async def accept_job(miner_id: str, job_id: str, request: Request) -> wire.AssignedJob:
     """Take a queued job. 409 when another miner got it first, at capacity, or the job does not fit."""
-    result = await compute_service.accept(
-        session, miner_id=miner.id, job_id=job_id, policy=policy(request), now=utcnow()
-    )
+    key = await limited_key(request)
+    state = state_of(request)
+
+    async def admit(own_id: str) -> None:
+        await enforce(state, "compute_rate_limit_job_ops", "miner:" + own_id)
+
+    try:
+        result = await flows.accept(
+            core_of(request), api_key=key, miner_id=miner_id, job_id=job_id, now=utcnow(), admit=admit
+        )
+    except compute_service.InvalidApiKey as exc:
+        state.metrics.auth_failures.labels(exc.error_code).inc()
+        raise
     return mapping.accepted(result)
 
 
