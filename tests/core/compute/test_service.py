@@ -4,7 +4,7 @@ cancel, stats and the earnings ledger."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,7 +15,7 @@ from proctor.core.compute import flows as compute_flows
 from proctor.core.compute import keys, matching, money
 from proctor.core.compute import service as compute
 from proctor.core.compute.repository import ComputeRepository
-from proctor.core.compute.schemas import CompletionReport, JobSpec, OfferChanges, OfferIn
+from proctor.core.compute.schemas import CompletionReport, Heartbeat, JobSpec, OfferChanges, OfferIn
 from proctor.errors import BadRequest
 from proctor.models import ComputeAssignment, ComputeEarning, ComputeJob, ComputeMiner
 from proctor.storage.db import unit_of_work
@@ -31,6 +31,10 @@ REPORT = CompletionReport(
 
 async def accept(market: Market, miner_id: str, job_id: str, now=T0) -> compute.Accepted:  # type: ignore[no-untyped-def]
     return await market.run(compute_flows.accept_as, miner_id=miner_id, job_id=job_id, policy=POLICY, now=now)
+
+
+async def heartbeat(market: Market, miner_id: str, now: datetime) -> Heartbeat:
+    return await market.run(compute_flows.heartbeat_as, miner_id=miner_id, policy=POLICY, now=now)
 
 
 async def complete(market: Market, miner_id: str, job_id: str, now=T0, report=REPORT) -> compute.Completion:  # type: ignore[no-untyped-def]
@@ -210,8 +214,8 @@ class TestAccept:
         with pytest.raises(compute.MinerNotActive) as info:
             await accept(market, a, job_id, now=later)
         assert info.value.error_code == "MINER_OFFLINE"
-        beat = await market.run(compute.heartbeat, miner_id=a, policy=POLICY, now=later)
-        assert beat.miner.status == "active" and beat.queue_length == 1
+        beat = await heartbeat(market, a, later)
+        assert beat.miner_status == "active" and beat.queue_length == 1
         assert (await accept(market, a, job_id, now=later)).job.state == "RUNNING"
 
 
@@ -254,9 +258,7 @@ class TestComplete:
         job_id = await market.job(await market.client(), estimated_time=60)  # deadline: 120 s
         await accept(market, a, job_id)
         for second in (50, 100):
-            beat = await market.run(
-                compute.heartbeat, miner_id=a, policy=POLICY, now=T0 + timedelta(seconds=second)
-            )
+            beat = await heartbeat(market, a, T0 + timedelta(seconds=second))
             assert beat.jobs_assigned == 1
         async with market.sessionmaker() as session:
             lease = await session.scalar(select(ComputeAssignment))
@@ -271,13 +273,13 @@ class TestComplete:
         await accept(market, b, theirs)
         async with market.sessionmaker() as session:
             before = {x.job_id: x.lease_expires_at for x in await session.scalars(select(ComputeAssignment))}
-        beat = await market.run(compute.heartbeat, miner_id=a, policy=POLICY, now=T0 + timedelta(seconds=20))
+        beat = await heartbeat(market, a, T0 + timedelta(seconds=20))
         assert beat.jobs_assigned == 1
         async with market.sessionmaker() as session:
             after = {x.job_id: x.lease_expires_at for x in await session.scalars(select(ComputeAssignment))}
         assert after[mine] > before[mine] and after[theirs] == before[theirs]
         # Once lapsed, a lease is the sweeper's: a late heartbeat does not revive it.
-        late = await market.run(compute.heartbeat, miner_id=b, policy=POLICY, now=T0 + timedelta(hours=5))
+        late = await heartbeat(market, b, T0 + timedelta(hours=5))
         assert late.jobs_assigned == 0
 
 
@@ -308,7 +310,7 @@ class TestSweep:
         a, b = await market.miner(), await market.miner()
         job_id = await market.job(await market.client(), ttl_seconds=3600)
         await accept(market, a, job_id)
-        await market.run(compute.heartbeat, miner_id=b, policy=POLICY, now=T0 + timedelta(seconds=50))
+        await heartbeat(market, b, T0 + timedelta(seconds=50))
         later = T0 + timedelta(seconds=61)
         swept = await market.run(compute.sweep, policy=POLICY, now=later)
         assert (swept.offline_miners, swept.reaped_leases, swept.requeued_jobs) == (1, 1, 1)
@@ -352,7 +354,7 @@ class TestSweep:
         assert await market.run(compute.suspend_miner, miner_id=a, policy=POLICY, now=T0) == 1
         assert (await job_row(market, job_id)).state == "QUEUED"
         with pytest.raises(compute.MinerNotActive) as info:
-            await market.run(compute.heartbeat, miner_id=a, policy=POLICY, now=T0)
+            await heartbeat(market, a, T0)
         assert info.value.error_code == "MINER_SUSPENDED"
 
 

@@ -253,9 +253,60 @@ def _check_text(offer: Capabilities) -> None:
 
 async def heartbeat(core: Core, *, api_key: str | None, claimed_id: str | None, now: datetime) -> Heartbeat:
     """AITBC's heartbeat: the server's leases, not the body's `inflight`, say what the miner runs."""
-    async with core.sessionmaker() as session, session.begin():
-        miner = await _miner(session, api_key, claimed_id)
-        return await svc.heartbeat(session, miner_id=miner.id, policy=policy(core), now=now)
+    key_hash = _key_hash(api_key)
+    async with core.db.transaction() as tx:
+        miner = await tx.one(st.BEAT, {"key_hash": key_hash, "now": now})
+        if miner is None:
+            raise svc.InvalidApiKey()
+        _check_claimed_id(miner.id, claimed_id)  # raising rolls the beat back
+        return await _beat(tx, miner, policy=policy(core), now=now)
+
+
+async def miner_heartbeat(core: Core, *, api_key: str | None, miner_id: str, now: datetime) -> Heartbeat:
+    """The documented `POST /v1/miners/{miner_id}/heartbeat`: the same beat, for the key's own id only."""
+    key_hash = _key_hash(api_key)
+    async with core.db.transaction() as tx:
+        miner = await tx.one(st.BEAT, {"key_hash": key_hash, "now": now})
+        if miner is None:
+            raise svc.InvalidApiKey()
+        if miner.id != miner_id:
+            raise svc.MinerNotFound()
+        return await _beat(tx, miner, policy=policy(core), now=now)
+
+
+async def heartbeat_as(session: AsyncSession, *, miner_id: str, policy: Policy, now: datetime) -> Heartbeat:
+    """The same beat for a miner named by id, inside the caller's session (operators, core tests)."""
+    tx = SessionTx(session)
+    known = svc._known_shape(miner_id)
+    miner = await tx.one(st.BEAT_BY_ID, {"miner_id": miner_id, "now": now}) if known else None
+    if miner is None:
+        raise svc.MinerNotFound()
+    return await _beat(tx, miner, policy=policy, now=now)
+
+
+async def _beat(tx: Tx, miner: Any, *, policy: Policy, now: datetime) -> Heartbeat:
+    """After the miner row's beat: renew its live leases and count the queue it could take from.
+
+    Leases that lapsed are the sweeper's (it re-queues their jobs); a job's lease never outlives the
+    job's own deadline."""
+    svc._refuse_suspended(miner)  # raising rolls the beat back
+    renewed = await leases.renew_all(
+        tx,
+        svc.ASSIGNMENT_LEASES,
+        owner=miner.id,
+        now=now,
+        seconds=policy.heartbeat_timeout_seconds,
+        cap="deadline_at",
+    )
+    queue_length = await tx.scalar(
+        st.AVAILABLE_COUNT, {"miner_id": miner.id, **_offer_params(miner, now, now)}
+    )
+    return Heartbeat(
+        miner_id=miner.id,
+        miner_status=miner.status,
+        jobs_assigned=renewed,
+        queue_length=int(queue_length or 0),
+    )
 
 
 @dataclass(frozen=True)

@@ -121,7 +121,8 @@ class Registration:
 
 @dataclass(frozen=True)
 class Heartbeat:
-    miner: ComputeMiner
+    miner_id: str
+    miner_status: str
     jobs_assigned: int
     queue_length: int
 

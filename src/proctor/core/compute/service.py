@@ -52,7 +52,6 @@ from proctor.core.compute.repository import ComputeRepository
 from proctor.core.compute.schemas import (
     Completion,
     CompletionReport,
-    Heartbeat,
     IssuedClient,
     JobSpec,
     MinerStats,
@@ -395,30 +394,6 @@ def requirement_of(job: ComputeJob) -> matching.Requirement:
         max_price_micro=job.max_price_micro,
         models=tuple((job.constraints or {}).get("models") or ()) if job.model_pattern else (),
     )
-
-
-async def heartbeat(session: AsyncSession, *, miner_id: str, policy: Policy, now: datetime) -> Heartbeat:
-    """Record that the miner is alive, bring it back online, and renew the leases of its running jobs."""
-    repo = ComputeRepository(session)
-    miner = await _miner(session, miner_id, lock=True)
-    _refuse_suspended(miner)
-    miner.last_heartbeat_at = now
-    if miner.status == "offline":
-        miner.status = "active"
-    await session.flush()  # the miner row first: the renewal below is a bulk statement
-    # Leases that lapsed are the sweeper's (it re-queues their jobs); a job's lease never outlives
-    # the job's own deadline.
-    renewed = await leases.renew_all(
-        SessionTx(session),
-        ASSIGNMENT_LEASES,
-        owner=miner.id,
-        now=now,
-        seconds=policy.heartbeat_timeout_seconds,
-        cap="deadline_at",
-    )
-    await session.flush()
-    queue_length = await repo.count_available(miner, now=now)
-    return Heartbeat(miner=miner, jobs_assigned=renewed, queue_length=queue_length)
 
 
 async def available_jobs(

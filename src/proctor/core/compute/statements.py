@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Table, bindparam, cast, func, literal, or_, select, update
+from sqlalchemy import BigInteger, Table, bindparam, case, cast, func, literal, or_, select, update
 
 from proctor.core import leases
 from proctor.core.compute.matching import SECONDS_PER_HOUR
@@ -39,22 +39,24 @@ _running = (
     .scalar_subquery()
 )
 
+# A miner's identity, standing and offer: what claims and heartbeats need of it.
+_OFFER = (
+    "id",
+    "status",
+    "gpu_type",
+    "gpu_count",
+    "price_per_hour_micro",
+    "max_concurrent",
+    "location",
+    "memory_mb",
+    "models",
+)
+
 
 def _miner_for_claim(where: Any) -> Any:
     """A miner, locked (its claims are serial from here on), with its load."""
     return (
-        select(
-            M.c.id,
-            M.c.status,
-            M.c.gpu_type,
-            M.c.gpu_count,
-            M.c.price_per_hour_micro,
-            M.c.max_concurrent,
-            M.c.location,
-            M.c.memory_mb,
-            M.c.models,
-            _running.label("running"),
-        )
+        select(*(M.c[name] for name in _OFFER), _running.label("running"))
         .where(where)
         # FOR NO KEY UPDATE: the foreign keys of a completion's ledger row (KEY SHARE) do not wait on it.
         .with_for_update(of=M, key_share=True)
@@ -77,9 +79,9 @@ _running_now = (
 _attempted = select(A.c.id).where(A.c.job_id == J.c.id, A.c.miner_id == _p("miner_id", A.c.miner_id)).exists()
 
 _PICKED = ("attempts", "estimated_time", "payload", "constraints")
-_candidates = select(J.c.id, *(J.c[name] for name in _PICKED)).where(
+# The queued jobs a miner's offer (`m_…`) fits: the SQL twin of `matching.mismatch`.
+_fits = (
     J.c.state == QUEUED,
-    _running_now < _p("m_max_concurrent", M.c.max_concurrent),
     J.c.expires_at > _p("now", J.c.expires_at),
     or_(J.c.gpu_type.is_(None), J.c.gpu_type == _p("m_gpu_type", M.c.gpu_type)),
     J.c.gpu_count <= _p("m_gpu_count", M.c.gpu_count),
@@ -93,6 +95,29 @@ _candidates = select(J.c.id, *(J.c[name] for name in _PICKED)).where(
         models=_p("m_models", M.c.models),
     ),
 )
+_candidates = select(J.c.id, *(J.c[name] for name in _PICKED)).where(
+    _running_now < _p("m_max_concurrent", M.c.max_concurrent), *_fits
+)
+# How many queued jobs the miner could take (a heartbeat's `queue_length`), whatever its load.
+AVAILABLE_COUNT = select(func.count()).select_from(J).where(*_fits)
+
+
+def _beat(where: Any) -> Any:
+    """A heartbeat: the miner is alive (offline → active; pending and suspended stay as they are)."""
+    return (
+        update(M)
+        .where(where)
+        .values(
+            last_heartbeat_at=_p("now", M.c.last_heartbeat_at),
+            status=case((M.c.status == "offline", "active"), else_=M.c.status),
+        )
+        .returning(*(M.c[name] for name in _OFFER))
+    )
+
+
+BEAT = _beat(M.c.api_key_hash == _p("key_hash", M.c.api_key_hash))
+BEAT_BY_ID = _beat(M.c.id == _p("miner_id", M.c.id))
+
 _work_values = {
     "state": RUNNING,
     "assigned_miner_id": _p("miner_id", J.c.assigned_miner_id),

@@ -7,7 +7,8 @@ a fleet of miners behind one NAT does not share one bucket, and a wrong key only
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -56,13 +57,20 @@ async def limited_key(request: Request) -> str | None:
     return key
 
 
-async def _authenticated_miner(request: Request, session: SessionDep) -> ComputeMiner:
-    key = await limited_key(request)
+@contextmanager
+def counted_auth_failures(request: Request) -> Iterator[None]:
+    """Count a refused key on /metrics (for routes whose flow authenticates the key itself)."""
     try:
-        return await compute_service.authenticate_miner(session, api_key=key)
+        yield
     except compute_service.InvalidApiKey as exc:
         state_of(request).metrics.auth_failures.labels(exc.error_code).inc()
         raise
+
+
+async def _authenticated_miner(request: Request, session: SessionDep) -> ComputeMiner:
+    key = await limited_key(request)
+    with counted_auth_failures(request):
+        return await compute_service.authenticate_miner(session, api_key=key)
 
 
 def own_miner(*, job_op: bool) -> Callable[..., Awaitable[ComputeMiner]]:

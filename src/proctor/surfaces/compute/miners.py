@@ -16,6 +16,7 @@ from proctor.surfaces.compute.auth import (
     OwnMiner,
     OwnMinerForFlow,
     OwnMinerJobOp,
+    counted_auth_failures,
     enforce,
     limited_key,
     register_limit,
@@ -82,11 +83,13 @@ async def update_miner(body: wire.MinerUpdate, miner: OwnMiner, session: Session
 
 
 @router.post("/{miner_id}/heartbeat", response_model=wire.HeartbeatResponse, responses=MINER_ERRORS)
-async def heartbeat(miner: OwnMiner, request: Request, session: SessionDep) -> wire.HeartbeatResponse:
+async def heartbeat(miner_id: str, request: Request) -> wire.HeartbeatResponse:
     """Say the miner is alive: renews the leases of its running jobs and brings it back online."""
-    beat = await compute_service.heartbeat(session, miner_id=miner.id, policy=policy(request), now=utcnow())
+    key = await limited_key(request)
+    with counted_auth_failures(request):
+        beat = await flows.miner_heartbeat(core_of(request), api_key=key, miner_id=miner_id, now=utcnow())
     return wire.HeartbeatResponse(
-        jobs_assigned=beat.jobs_assigned, queue_length=beat.queue_length, miner_status=beat.miner.status
+        jobs_assigned=beat.jobs_assigned, queue_length=beat.queue_length, miner_status=beat.miner_status
     )
 
 
@@ -115,13 +118,10 @@ async def accept_job(miner_id: str, job_id: str, request: Request) -> wire.Assig
     async def admit(own_id: str) -> None:
         await enforce(state, "compute_rate_limit_job_ops", "miner:" + own_id)
 
-    try:
+    with counted_auth_failures(request):
         result = await flows.accept(
             core_of(request), api_key=key, miner_id=miner_id, job_id=job_id, now=utcnow(), admit=admit
         )
-    except compute_service.InvalidApiKey as exc:
-        state.metrics.auth_failures.labels(exc.error_code).inc()
-        raise
     return mapping.accepted(result)
 
 
