@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from bittensor_wallet import Keypair
 from typer.testing import CliRunner
 
 from proctor.cli.demo import MARKER, DemoError, prepare_folder, registry_document, server_environment
@@ -16,6 +17,7 @@ from tests.support.server import free_port
 from tests.validator.helpers import proctor
 
 DEMO_BOUND_SECONDS = 240  # generous: a loaded CI machine; the demo itself takes seconds
+BOB = Keypair.create_from_uri("//Bob").ss58_address
 
 
 def port_is_closed(port: int) -> bool:
@@ -24,7 +26,9 @@ def port_is_closed(port: int) -> bool:
 
 
 @pytest.mark.slow
-def test_the_demo_reaches_an_eligible_agent_on_a_fresh_folder_and_reuses_it(tmp_path: Path) -> None:
+def test_the_demo_qualifies_races_and_prints_weights_on_a_fresh_folder_and_reuses_it(
+    tmp_path: Path,
+) -> None:
     data_dir, port = tmp_path / "demo", free_port()
     started = time.monotonic()
     first = proctor(
@@ -38,6 +42,17 @@ def test_the_demo_reaches_an_eligible_agent_on_a_fresh_folder_and_reuses_it(tmp_
         assert f"http://127.0.0.1:{port}" in out and link in out
     assert out.index(f"dashboard: http://127.0.0.1:{port}/") < out.index("submits the sample agent")
     assert "alice" in out and "charlie" in out and "✓ accepted" in out
+    # The race: the sample bank (3 hidden problems; the agent solves 2), run by both validators.
+    assert "race bank ✓ race bank of suite 1 imported problems=3" in " ".join(out.split())
+    assert "race 1 running" in out
+    assert "race 1 is RACE_COMPLETE" in out and "race score 0.6667" in out
+    assert out.index("race 1 running") < out.index("race 1 is RACE_COMPLETE")
+    weights = out[out.index("weights after race 1") :]
+    rows = [line.split("│")[1:-1] for line in weights.splitlines() if line.startswith("│")]
+    assert [[cell.strip() for cell in row] for row in rows] == [
+        ["1", BOB, "0.6667", "0.250000"],
+        ["-", "burn (uid 0)", "-", "0.750000"],
+    ]
     assert elapsed < DEMO_BOUND_SECONDS
     assert (data_dir / MARKER).exists() and (data_dir / "server.log").exists()
     assert (data_dir / "proctor.db").exists(), "the demo must keep its data in its own folder"
@@ -48,6 +63,7 @@ def test_the_demo_reaches_an_eligible_agent_on_a_fresh_folder_and_reuses_it(tmp_
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert "already submitted (state ELIGIBLE)" in again.stdout and "ELIGIBLE" in again.stdout
+    assert "race 1 is already complete; reusing it" in again.stdout and "0.250000" in again.stdout
 
 
 def test_the_demo_refuses_a_busy_port(tmp_path: Path) -> None:

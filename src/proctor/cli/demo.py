@@ -6,8 +6,12 @@
    global rate limit, a one-minute submission cooldown; the log goes to `server.log` there).
 4. Submits the sample agent (`proctor/data/demo/agent.py`) as //Bob through the miner client.
 5. Runs the reference validator as //Alice and //Charlie at once until the agent is ELIGIBLE.
-6. Prints where to look, then keeps the server in the foreground until Ctrl-C (`--exit-after`
-   stops it instead).
+6. Races: imports the sample race bank (`proctor/data/demo/race_bank.json`, hidden race-only problems),
+   closes qualifying (`proctor admin race close-qualifying`), and the same validators run the RACE runs
+   until the race is RACE_COMPLETE. A completed race is reused when the demo runs again.
+7. Prints the weights a validator would set after that race (`proctor validator weights`: ORO's
+   weight-setter reads; the demo burns 75 % to UID 0 as ORO does), and where to look. Then it keeps
+   the server in the foreground until Ctrl-C (`--exit-after` stops it instead).
 
 Nothing outside the demo folder is touched: every `PROCTOR_*` variable of the caller's environment
 is dropped for the child, so a configured production database or Redis is never used. Running the
@@ -41,6 +45,8 @@ from rich.table import Table
 
 from proctor.cli import miner
 from proctor.cli.common import console, err_console
+from proctor.cli.validator import print_weights
+from proctor.validator import weights as race_weights
 from proctor.validator.evaluator import SandboxEvaluator
 from proctor.validator.loop import LoopConfig, ValidatorLoop
 from proctor.validator.report import RichReporter
@@ -84,6 +90,7 @@ def server_environment(data_dir: Path) -> dict[str, str]:
             "PROCTOR_SUBMISSION_COOLDOWN_SECONDS": "60",
             "PROCTOR_REGISTRY_REFRESH_SECONDS": "1",
             "PROCTOR_LOG_LEVEL": "WARNING",
+            "PROCTOR_TOP_EMISSION_WEIGHT": "0.25",  # ORO's split: the rest is burned to UID 0
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -112,20 +119,60 @@ def prepare_folder(data_dir: Path, *, reset: bool) -> None:
     (data_dir / "registry.yaml").write_text(yaml.safe_dump(registry_document(), sort_keys=False))
 
 
+def admin(env: dict[str, str], data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`proctor admin …` on the demo's own database (the same commands an operator types)."""
+    return subprocess.run(
+        [sys.executable, "-m", "proctor", "admin", *args],
+        env={**env, "COLUMNS": "200"},
+        cwd=data_dir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def import_suite(env: dict[str, str], data_dir: Path) -> str:
     with demo_file("suite.json") as suite:
-        done = subprocess.run(
-            [sys.executable, "-m", "proctor", "admin", "suite", "import", str(suite), "--activate"]
-            + ["--name", "proctor-demo"],
-            env={**env, "COLUMNS": "200"},
-            cwd=data_dir,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = admin(env, data_dir, "suite", "import", str(suite), "--activate", "--name", "proctor-demo")
     if done.returncode != 0:
         raise DemoError(f"suite import failed:\n{done.stdout}{done.stderr}")
     return " ".join(done.stdout.split())
+
+
+def start_race_bank_import(env: dict[str, str], data_dir: Path, suite_id: int) -> subprocess.Popen[str]:
+    """Import the suite's hidden race bank in the background (it overlaps the qualifying runs)."""
+    with demo_file("race_bank.json") as bank:
+        copy = data_dir / "race_bank.json"  # the resource may be a temporary file
+        shutil.copyfile(bank, copy)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "proctor",
+            "admin",
+            "race",
+            "import-bank",
+            str(copy),
+            "--suite-id",
+            str(suite_id),
+        ],
+        env={**env, "COLUMNS": "200"},
+        cwd=data_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def finish_race_bank_import(process: subprocess.Popen[str]) -> str:
+    """The import's outcome (a bank imported by an earlier demo run is kept)."""
+    output, _ = process.communicate(timeout=120)
+    if process.returncode != 0:
+        if "already has a race bank" in output:
+            return "already imported"
+        raise DemoError(f"race bank import failed:\n{output}")
+    return " ".join(output.split())
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -210,42 +257,46 @@ def version_state(url: str, version_id: str) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+def validator_round(url: str, work_root: Path, out: Console, *, deadline: float) -> int:
+    """Run each demo validator once, together; returns how many runs they recorded."""
+    limits = SandboxLimits(wall_seconds=60, cpu_seconds=60, memory_mb=1024)
+    loops = [
+        ValidatorLoop(
+            LoopConfig(
+                url=url,
+                once=True,
+                poll_interval=1.0,
+                heartbeat_interval=5.0,
+                progress_interval=2.0,
+                run_timeout=max(30.0, deadline - time.monotonic()),
+                workers=2,
+                work_root=work_root,
+            ),
+            Keypair.create_from_uri(uri),
+            SandboxEvaluator(limits, work_root=work_root),
+            RichReporter(out, label=uri.strip("/").lower()),
+        )
+        for uri in VALIDATOR_URIS
+    ]
+    threads = [threading.Thread(target=loop.run, name="demo-validator", daemon=True) for loop in loops]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=max(1.0, deadline - time.monotonic()))
+    return sum(len(loop.runs) for loop in loops)
+
+
 def run_validators(
     url: str, version_id: str, work_root: Path, out: Console, *, deadline: float
 ) -> dict[str, Any]:
-    """Run each demo validator once, together, until the version is ELIGIBLE (or time runs out)."""
-    limits = SandboxLimits(wall_seconds=60, cpu_seconds=60, memory_mb=1024)
+    """Run the demo validators until the version is ELIGIBLE (or time runs out)."""
     state = version_state(url, version_id)
     while state.get("state") not in ("ELIGIBLE", "DISCARDED", "CANCELLED"):
         if time.monotonic() > deadline:
             raise DemoError(f"the agent is still {state.get('state')} after the demo's time limit")
-        loops = [
-            ValidatorLoop(
-                LoopConfig(
-                    url=url,
-                    once=True,
-                    poll_interval=1.0,
-                    heartbeat_interval=5.0,
-                    progress_interval=2.0,
-                    run_timeout=max(30.0, deadline - time.monotonic()),
-                    workers=2,
-                    work_root=work_root,
-                ),
-                Keypair.create_from_uri(uri),
-                SandboxEvaluator(limits, work_root=work_root),
-                RichReporter(out, label=uri.strip("/").lower()),
-            )
-            for uri in VALIDATOR_URIS
-        ]
-        threads = [threading.Thread(target=loop.run, name="demo-validator", daemon=True) for loop in loops]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=max(1.0, deadline - time.monotonic()))
+        recorded = validator_round(url, work_root, out, deadline=deadline)
         state = version_state(url, version_id)
-        if state.get("state") not in ("ELIGIBLE", "DISCARDED", "CANCELLED") and not any(
-            loop.runs for loop in loops
-        ):
+        if state.get("state") not in ("ELIGIBLE", "DISCARDED", "CANCELLED") and not recorded:
             raise DemoError(
                 f"the agent is {state.get('state')} and no demo validator could claim a run "
                 f"({state.get('success_count')}/{state.get('required_successes')} successes)"
@@ -255,7 +306,44 @@ def run_validators(
     return state
 
 
-def print_summary(url: str, version_id: str, state: dict[str, Any], data_dir: Path, out: Console) -> None:
+def current_race(url: str) -> dict[str, Any] | None:
+    response = httpx.get(f"{url}/v1/public/races/current", timeout=10.0)
+    response.raise_for_status()
+    race = response.json().get("race")
+    return race if isinstance(race, dict) else None
+
+
+def run_race(
+    env: dict[str, str], data_dir: Path, url: str, work_root: Path, out: Console, *, deadline: float
+) -> dict[str, Any]:
+    """Close qualifying (unless a race is running or already complete) and run the demo validators on
+    the RACE runs until the race is RACE_COMPLETE. Returns the race."""
+    race = current_race(url)
+    if race is not None and race.get("status") == "RACE_COMPLETE":
+        out.print(f"  race {race.get('race_number')} is already complete; reusing it")
+        return race
+    if race is None or race.get("status") != "RACE_RUNNING":
+        done = admin(env, data_dir, "race", "close-qualifying")
+        if done.returncode != 0:
+            raise DemoError(f"closing qualifying failed:\n{done.stdout}{done.stderr}")
+        out.print("  " + done.stdout.splitlines()[0] if done.stdout else "  qualifying closed")
+        race = current_race(url)
+        assert race is not None, "close-qualifying started a race"
+    while race.get("status") == "RACE_RUNNING":
+        if time.monotonic() > deadline:
+            raise DemoError(f"race {race.get('race_number')} is still running after the demo's time limit")
+        recorded = validator_round(url, work_root, out, deadline=deadline)
+        race = current_race(url) or race
+        if race.get("status") == "RACE_RUNNING" and not recorded:
+            raise DemoError("the race is running and no demo validator could claim a race run")
+    if race.get("status") != "RACE_COMPLETE":
+        raise DemoError(f"race {race.get('race_number')} ended {race.get('status')}")
+    return race
+
+
+def print_summary(
+    url: str, version_id: str, state: dict[str, Any], race: dict[str, Any], data_dir: Path, out: Console
+) -> None:
     board = httpx.get(f"{url}/v1/public/leaderboard", timeout=10.0).json()
     table = Table("rank", "agent", "miner", "final score", title="leaderboard", title_justify="left")
     for entry in board.get("entries", [])[:5]:
@@ -266,12 +354,21 @@ def print_summary(url: str, version_id: str, state: dict[str, Any], data_dir: Pa
             f"{float(entry['final_score']):.4f}",
         )
     out.print(table)
-    vid = version_id
+    with httpx.Client(base_url=url, timeout=10.0) as http:
+        found = race_weights.read(http)
+    out.print(
+        f"[bold green]race {race.get('race_number')} is RACE_COMPLETE[/bold green], winner "
+        f"{escape(str(race.get('winner_agent_name')))} race score {race.get('winner_score')}"
+    )
+    print_weights(found, out)
+    vid, rid = version_id, race.get("race_id")
     links = [
         ("dashboard", f"{url}/"),
         ("agent page", f"{url}/dashboard/agents/{vid}"),
         ("leaderboard (JSON)", f"{url}/v1/public/leaderboard"),
         ("top agent", f"{url}/v1/public/top"),
+        ("race (JSON)", f"{url}/v1/public/races/{rid}"),
+        ("race history", f"{url}/v1/public/races/history"),
         ("agent status", f"{url}/v1/public/agent-versions/{vid}/status"),
         ("per-problem matrix", f"{url}/v1/public/agent-versions/{vid}/problems"),
         ("validator runs", f"{url}/v1/public/agent-versions/{vid}/runs"),
@@ -287,6 +384,7 @@ def print_summary(url: str, version_id: str, state: dict[str, Any], data_dir: Pa
         f"proctor miner status --url {url} --uri {MINER_URI}",
         f"proctor miner submit my_agent.py --name my-agent --check --url {url} --uri {MINER_URI}",
         f"proctor validator run --url {url} --uri {VALIDATOR_URIS[0]}",
+        f"proctor validator weights --url {url}",
     ):
         out.print(f"  {command}", soft_wrap=True, highlight=False)
     out.print(f"\n[dim]data and server log in {data_dir} (delete it, or use --reset, to start over)[/dim]")
@@ -321,20 +419,32 @@ def demo(
         prepare_folder(data_dir, reset=reset)
         env = server_environment(data_dir)
         console.print(f"[bold]proctor demo[/bold] in {data_dir}")
-        console.print(f"[1/5] importing the sample suite: {import_suite(env, data_dir)}")
-        console.print(f"[2/5] starting proctor serve on {url} (log: {data_dir / 'server.log'})")
+        console.print(f"[1/6] importing the sample suite: {import_suite(env, data_dir)}")
+        console.print(f"[2/6] starting proctor serve on {url} (log: {data_dir / 'server.log'})")
         server = start_server(env, data_dir, host, port)
         console.print(
             f"      [bold]dashboard: {url}/[/bold] (open it to watch the evaluation live)", soft_wrap=True
         )
-        console.print(f"[3/5] miner {MINER_URI} submits the sample agent as {AGENT_NAME!r}")
+        console.print(f"[3/6] miner {MINER_URI} submits the sample agent as {AGENT_NAME!r}")
         version_id = submit_agent(url, console)
-        console.print(f"[4/5] validators {' and '.join(VALIDATOR_URIS)} evaluate it")
+        suite_id = int(httpx.get(f"{url}/v1/public/suites/current", timeout=10.0).json()["suite_id"])
+        bank = start_race_bank_import(env, data_dir, suite_id)
+        console.print(f"[4/6] validators {' and '.join(VALIDATOR_URIS)} evaluate it (qualifying)")
         sandboxes = data_dir / "sandbox"
         sandboxes.mkdir(exist_ok=True)
-        state = run_validators(url, version_id, sandboxes, console, deadline=started + timeout)
-        console.print(f"[5/5] done in {time.monotonic() - started:.1f}s\n")
-        print_summary(url, version_id, state, data_dir, console)
+        try:
+            state = run_validators(url, version_id, sandboxes, console, deadline=started + timeout)
+        except BaseException:
+            bank.kill()
+            bank.wait()
+            raise
+        imported = finish_race_bank_import(bank)
+        console.print(
+            f"[5/6] the race: hidden race bank {imported}; qualifying closes and the validators run the race"
+        )
+        race = run_race(env, data_dir, url, sandboxes, console, deadline=started + timeout)
+        console.print(f"[6/6] done in {time.monotonic() - started:.1f}s\n")
+        print_summary(url, version_id, state, race, data_dir, console)
         if exit_after:
             return
         console.print(f"\n[bold]proctor is running at {url}[/bold] — press Ctrl-C to stop it.")

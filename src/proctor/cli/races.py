@@ -1,4 +1,5 @@
-"""`proctor admin race …`: the race flows an operator drives (the same flows the race job calls)."""
+"""`proctor admin race …`: the race flows an operator drives (the same flows the race job calls), and
+cancelling a race (no ORO admin route does that: oro-sdk 1.0.78's admin API has none)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from proctor.storage.db import unit_of_work
 
 T = TypeVar("T")
 app = typer.Typer(
-    help="Races: import the hidden race bank, close qualifying, show a race.", no_args_is_help=True
+    help="Races: import the hidden race bank, close qualifying, show or cancel a race.", no_args_is_help=True
 )
 
 
@@ -74,6 +75,27 @@ def show(
         console.print("no race yet")
         return
     _print(view)
+
+
+@app.command("cancel")
+def cancel(
+    ctx: typer.Context,
+    race_id: Annotated[str, typer.Argument(help="The race to cancel (see `proctor admin race show`).")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Recorded in the audit log.")] = None,
+) -> None:
+    """Cancel a race that has not completed: its live race runs end (their validators are refused),
+    its open race work closes, nobody is eliminated and the top agent stays."""
+    from proctor.cli.admin import run_flow  # the admin CLI imports this module
+
+    try:
+        rid = uuid.UUID(race_id)
+    except ValueError:
+        raise typer.BadParameter("not a race id (a UUID)", param_hint="RACE_ID") from None
+    done = run_flow(
+        settings_from(ctx),
+        lambda core, actor, now: races.cancel(core, actor=actor, race_id=rid, reason=reason, now=now),
+    )
+    ok(f"race {done.number} cancelled", race_id=done.race_id, open_items=done.items, ended_runs=done.runs)
 
 
 def _print(view: races.RaceView) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
+from rich.console import Console
+from rich.table import Table
 
-from proctor.cli.common import err_console
+from proctor.cli.common import console, err_console
 from proctor.cli.keys import (
     DEFAULT_URL,
     DEFAULT_WALLET_PATH,
@@ -19,12 +23,16 @@ from proctor.cli.keys import (
     WalletPathOption,
     signer_or_exit,
 )
+from proctor.validator import weights as race_weights
 from proctor.validator.evaluator import DEFAULT_EVALUATOR, load_evaluator
 from proctor.validator.loop import LoopConfig, ValidatorLoop
 from proctor.validator.report import JsonReporter, Reporter, RichReporter
 from proctor.validator.sandbox import MIN_MEMORY_MB, SandboxLimits
 
-app = typer.Typer(help="Validator side: claim evaluation runs and score agents.", no_args_is_help=True)
+app = typer.Typer(
+    help="Validator side: claim evaluation runs and score agents; the weights after a race.",
+    no_args_is_help=True,
+)
 
 
 @app.command("run")
@@ -131,3 +139,66 @@ def run(
         err_console.print("[yellow]interrupted[/yellow]")
         raise typer.Exit(130) from None
     raise typer.Exit(code)
+
+
+@app.command("weights")
+def weights(
+    url: UrlOption = DEFAULT_URL,
+    burn: Annotated[
+        float | None,
+        typer.Option(
+            "--burn", min=0.0, max=1.0, help="Share burned to UID 0 (default: 1 - /top's emission_weight)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the weights as JSON.")] = False,
+) -> None:
+    """Print the weights a validator would set now: the latest completed race's finishers (ORO's
+    weight-setter reads: race history → first RACE_COMPLETE → race detail), split as
+    `proctor.core.races.weights` documents."""
+    try:
+        with httpx.Client(base_url=url.rstrip("/"), timeout=30.0) as http:
+            found = race_weights.read(http, burn=burn)
+    except httpx.HTTPError as exc:
+        err_console.print(f"[red]error:[/red] could not read the races from {url}: {exc}")
+        raise typer.Exit(1) from exc
+    if as_json:
+        print_weights_json(found)
+    else:
+        print_weights(found, console)
+
+
+def print_weights_json(found: race_weights.RaceWeights) -> None:
+    race = found.race or {}
+    document = {
+        "race_id": race.get("race_id"),
+        "race_number": race.get("race_number"),
+        "burn": found.burn,
+        "weights": [
+            {"rank": s.rank, "miner_hotkey": s.miner_hotkey, "race_score": s.race_score, "weight": s.weight}
+            for s in found.shares
+        ],
+    }
+    console.print_json(json.dumps(document))
+
+
+def print_weights(found: race_weights.RaceWeights, out: Console) -> None:
+    if found.race is None:
+        out.print("no completed race yet: a validator skips setting weights")
+        return
+    race = found.race
+    table = Table(
+        "rank",
+        "miner hotkey",
+        "race score",
+        "weight",
+        title=f"weights after race {race.get('race_number')} ({race.get('race_id')}), burn {found.burn:g}",
+        title_justify="left",
+    )
+    for s in found.shares:
+        table.add_row(
+            str(s.rank) if s.rank is not None else "-",
+            s.miner_hotkey,
+            f"{s.race_score:.4f}" if s.race_score is not None else "-",
+            f"{s.weight:.6f}",
+        )
+    out.print(table)

@@ -8,15 +8,18 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from proctor.core import leases
+from proctor.core.admin.audit import Actor
 from proctor.core.evaluations import flows as ev
 from proctor.core.races import bank
 from proctor.core.races import flows as races
 from proctor.errors import BadRequest, Conflict
-from proctor.models import AgentVersion, RaceElimination, TopHistory, WorkItem
+from proctor.models import AgentVersion, AuditEvent, EvaluationRun, RaceElimination, TopHistory, WorkItem
 from proctor.storage.db import unit_of_work
 from tests.support.suites import oro_problems
 from tests.support.world import World, make_world, miner
@@ -332,3 +335,124 @@ class TestConcurrency:
         async with world.sessionmaker() as s:
             tops = list(await s.scalars(select(TopHistory)))
         assert len(tops) == 1, "completed exactly once"
+
+
+CLI = Actor("cli:test", "cli")
+
+
+async def claim(world: World, validator: str, now: datetime) -> Any:
+    answer = await ev.claim_work(world.core, validator=validator, report=None, now=now, base_url="http://t")
+    assert answer is not None
+    return answer.run
+
+
+async def finish(world: World, validator: str, run: Any, score: float, now: datetime) -> ev.Completion:
+    return await ev.complete_run(
+        world.core,
+        run_id=run.id,
+        validator=validator,
+        status="SUCCESS",
+        score=score,
+        failure_reason=None,
+        details={},
+        now=now,
+    )
+
+
+class TestCancel:
+    async def test_cancel_ends_race_work_and_keeps_field_and_top(self, world: World) -> None:
+        await with_bank(world)
+        va = await qualify(world, miner(1), 0.6, T0)
+        race1 = await races.close_qualifying(world.core, now=T0)
+        for validator in ("w1", "w2"):
+            await finish(world, validator, await claim(world, validator, T0), 0.7, T0)
+        assert (await races.detail(world.core, race_id=race1)).race.status == "RACE_COMPLETE"
+        assert await top_version(world) == va.id
+        hotkey_b = miner(2)
+        vb = await qualify(world, hotkey_b, 0.9, T0)
+        race2 = await races.close_qualifying(world.core, now=T0 + timedelta(minutes=1))
+        now = T0 + timedelta(minutes=2)
+        # va's item: one run done, one live; vb's item: one live run.
+        held = {}
+        for validator in ("r1", "r2", "r3"):
+            run = await claim(world, validator, now)
+            held.setdefault(run.agent_version_id, []).append((validator, run))
+        assert {len(v) for v in held.values()} == {1, 2}
+        twice = next(v for v in held.values() if len(v) == 2)
+        done_validator, done_run = twice[0]
+        await finish(world, done_validator, done_run, 0.5, now)
+        live = [pair for runs in held.values() for pair in runs if pair != (done_validator, done_run)]
+
+        cancelled = await races.cancel(world.core, actor=CLI, race_id=race2, reason="bad bank", now=now)
+        assert (cancelled.number, cancelled.items, cancelled.runs) == (2, 2, 2)
+        view = await races.detail(world.core, race_id=race2)
+        assert view.race.status == "CANCELLED" and view.race.cancelled_at is not None
+        assert view.race.winner_agent_version_id is None
+        assert {q.row.outcome for q in view.qualifiers} == {"CANCELLED"}
+        for validator, run in live:  # the validator's next call on such a run is refused
+            with pytest.raises(leases.LeaseLost):
+                await ev.heartbeat(world.core, run_id=run.id, validator=validator, report=None, now=now)
+            with pytest.raises(leases.LeaseLost):
+                await finish(world, validator, run, 0.9, now)
+        async with world.sessionmaker() as s:
+            items = list(await s.scalars(select(WorkItem).where(WorkItem.race_id == race2)))
+            eliminated = set(await s.scalars(select(RaceElimination.agent_version_id)))
+            runs = list(await s.scalars(select(EvaluationRun).where(EvaluationRun.race_id == race2)))
+            events = list(await s.scalars(select(AuditEvent).where(AuditEvent.action == "CANCEL_RACE")))
+        assert {(i.status, i.active_count) for i in items} == {("DISCARDED", 0)}
+        assert sorted(r.status for r in runs) == ["CANCELLED", "CANCELLED", "SUCCESS"]
+        assert eliminated == set(), "a cancelled race eliminates nobody"
+        assert await top_version(world) == va.id, "the top agent is unchanged"
+        assert len(events) == 1 and events[0].reason == "bad bank"
+        assert await claim_none(world, now)
+        async with world.sessionmaker() as s:
+            status = await races.version_race(s, version_id=vb.id)
+        assert status.race_score is None and status.eliminated_at is None
+        total, past = await races.history(world.core, suite_id=None, limit=5, offset=0)
+        assert total == 2 and [p.race.status for p in past] == ["CANCELLED", "RACE_COMPLETE"]
+        await races.pin(world.core, hotkey=hotkey_b, version_id=vb.id, now=now)  # no longer locked
+        with pytest.raises(races.RaceFinished):
+            await races.cancel(world.core, actor=CLI, race_id=race2, reason=None, now=now)
+        with pytest.raises(races.RaceFinished):
+            await races.cancel(world.core, actor=CLI, race_id=race1, reason=None, now=now)
+        with pytest.raises(races.RaceNotFound):
+            await races.cancel(world.core, actor=CLI, race_id=uuid.uuid4(), reason=None, now=now)
+        race3 = await races.close_qualifying(world.core, now=now + timedelta(minutes=1))
+        field = {
+            q.version.id: q.row.qualification_type
+            for q in (await races.detail(world.core, race_id=race3)).qualifiers
+        }
+        assert field == {va.id: "INCUMBENT", vb.id: "SCORED"}, "the cancelled field races again"
+
+    async def test_cancel_a_qualifying_race(self, world: World) -> None:
+        race = await races.open_race(world.core, now=T0)
+        done = await races.cancel(world.core, actor=CLI, race_id=race.id, reason=None, now=T0)
+        assert (done.items, done.runs) == (0, 0)
+        again = await races.open_race(world.core, now=T0)
+        assert again.number == 2 and again.status == "QUALIFYING_OPEN"
+
+    async def test_cancel_racing_the_last_completion(self, world: World) -> None:
+        await with_bank(world)
+        va = await qualify(world, miner(1), 0.6, T0)
+        race_id = await races.close_qualifying(world.core, now=T0)
+        first = await claim(world, "c1", T0)
+        second = await claim(world, "c2", T0)
+        await finish(world, "c1", first, 0.5, T0)
+        results = await asyncio.gather(
+            finish(world, "c2", second, 0.5, T0),
+            races.cancel(world.core, actor=CLI, race_id=race_id, reason=None, now=T0),
+            return_exceptions=True,
+        )
+        view = await races.detail(world.core, race_id=race_id)
+        if view.race.status == "RACE_COMPLETE":
+            assert isinstance(results[1], races.RaceFinished) and not isinstance(results[0], Exception)
+            assert view.race.winner_agent_version_id == va.id
+        else:
+            assert view.race.status == "CANCELLED"
+            assert isinstance(results[0], leases.LeaseLost) and isinstance(results[1], races.Cancelled)
+            assert await top_version(world) is None
+
+
+async def claim_none(world: World, now: datetime) -> bool:
+    answer = await ev.claim_work(world.core, validator="late", report=None, now=now, base_url="http://t")
+    return answer is None

@@ -34,11 +34,12 @@ from oro_sdk.api.public import (
     get_race_history,
     get_top_agent,
 )
-from oro_sdk.api.validator import claim_work, complete_run, get_run_problems, update_progress
+from oro_sdk.api.validator import claim_work, complete_run, get_run_problems, heartbeat, update_progress
 from oro_sdk.models import (
     BodySubmitAgent,
     CompleteRunRequest,
     HeartbeatRequest,
+    LeaseExpiredError,
     MinerRaceSelectionRequest,
     NoSelectionError,
     NotVersionOwnerError,
@@ -47,6 +48,7 @@ from oro_sdk.models import (
     ProgressUpdateRequest,
     RaceLockedError,
     RaceNotFoundError,
+    RunAlreadyCompleteError,
     TerminalStatus,
 )
 from oro_sdk.types import File
@@ -207,6 +209,12 @@ def test_two_phase_race_over_the_sdk(
         (2, CHARLIE.ss58_address),
     ]
     assert board.entries[0].is_current_top and board.entries[0].final_score == 0.9
+    weights = json.loads(cli(env, "validator", "weights", "--url", server.base_url, "--json"))
+    assert weights["race_number"] == 1 and weights["burn"] == 0.0  # /top's emission_weight is 1.0
+    assert [(w["rank"], w["miner_hotkey"], w["weight"]) for w in weights["weights"]] == [
+        (1, BOB.ss58_address, 1.0),
+        (2, CHARLIE.ss58_address, 0.0),  # the top half is paid: 1 of 2
+    ]
     lost = list_miner_agents.sync(client=charlie)
     assert lost is not None and lost.racing_agent_version_id is None
     history = list_agent_versions.sync(client=charlie, agent_id=lost.agents[0].agent_id)
@@ -245,3 +253,67 @@ def test_two_phase_race_over_the_sdk(
             assert answer.status_code == 200, (path, answer.text)
             assert "RACE ONLY" not in answer.text, path
             assert not any(str(i) in answer.text for i in race_ids), path
+
+
+def test_an_operator_cancels_a_running_race(
+    env: dict[str, str], start_server: Callable[[dict[str, str]], ServerProcess], tmp_path: Path
+) -> None:
+    server = start_server(env)
+    cli(env, "admin", "suite", "import", str(write_oro_suite(tmp_path / "s.json", 2)), "--activate")
+    hidden = oro_problems(2)
+    for p in hidden:
+        p["query"] = "RACE ONLY " + str(p["query"])
+    (tmp_path / "bank.json").write_text(json.dumps(hidden))
+    cli(env, "admin", "race", "import-bank", str(tmp_path / "bank.json"), "--suite-id", "1")
+    public = Client(base_url=server.base_url)
+    bob, alice = signed(server, BOB), signed(server, ALICE)
+    vb = submit(bob, "bob agent")
+    evaluate(alice, {vb: 0.5})
+    cli(env, "admin", "race", "close-qualifying")
+    claim = claim_work.sync(client=alice, body=None)
+    assert claim is not None and claim.agent_version_id == vb
+    problems = get_run_problems.sync(client=alice, eval_run_id=claim.eval_run_id)
+    assert problems is not None
+    race = get_current_race.sync(client=public)
+    assert race is not None and race.race and race.race.status == "RACE_RUNNING"
+
+    out = cli(env, "admin", "race", "cancel", str(race.race.race_id), "--reason", "wrong bank")
+    assert "race 1 cancelled" in out and "ended_runs=1" in out
+    # The validator holding the race run hears ORO's documented conflicts.
+    beat = heartbeat.sync_detailed(client=alice, eval_run_id=claim.eval_run_id, body=None)
+    assert beat.status_code == 409 and isinstance(beat.parsed, LeaseExpiredError)
+    progress = update_progress.sync_detailed(
+        client=alice,
+        eval_run_id=claim.eval_run_id,
+        body=ProgressUpdateRequest(
+            problems=[
+                ProblemProgressUpdate(
+                    problem_id=problems.problems[0].problem_id, status=ProblemStatus.SUCCESS
+                )
+            ]
+        ),
+    )
+    assert progress.status_code == 409 and isinstance(progress.parsed, RunAlreadyCompleteError)
+    late = complete_run.sync_detailed(
+        client=alice,
+        eval_run_id=claim.eval_run_id,
+        body=CompleteRunRequest(terminal_status=TerminalStatus.SUCCESS, validator_score=0.9),
+    )
+    assert late.status_code == 409 and isinstance(late.parsed, RunAlreadyCompleteError)
+    assert claim_work.sync_detailed(client=alice, body=None).status_code == 204, "no race work is left"
+
+    history = get_race_history.sync(client=public, limit=5)
+    assert history is not None and [(r.race_number, r.status) for r in history.races] == [(1, "CANCELLED")]
+    assert weights_from_race(public) == [], "a cancelled race pays nobody"
+    assert "no completed race yet" in cli(env, "validator", "weights", "--url", server.base_url)
+    status = get_agent_version_status.sync(client=public, agent_version_id=vb)
+    assert status is not None and status.eliminated_in_race_number is None and status.race_score is None
+    runs = get_agent_version_runs.sync(client=public, agent_version_id=vb) or []
+    assert sorted((r.phase, r.status.value) for r in runs) == [
+        ("QUALIFYING", "SUCCESS"),
+        ("RACE", "CANCELLED"),
+    ]
+    assert "CANCELLED" in cli(env, "admin", "race", "show")
+    pinned = set_race_selection.sync_detailed(client=bob, body=MinerRaceSelectionRequest(agent_version_id=vb))
+    assert pinned.status_code == 204, "pins unlock once the race is cancelled"
+    assert "race 2 running" in cli(env, "admin", "race", "close-qualifying")

@@ -23,7 +23,10 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from proctor.core import leases
+from proctor.core.admin import audit
 from proctor.core.context import Core
+from proctor.core.evaluations import statements as est
 from proctor.core.races import bank, settling
 from proctor.core.races import statements as st
 from proctor.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -56,6 +59,11 @@ class RaceLocked(Conflict):
 class NotVersionOwner(Forbidden):
     code = "NOT_VERSION_OWNER"
     default_message = "This agent version does not belong to the signing hotkey"
+
+
+class RaceFinished(Conflict):
+    code = "RACE_FINISHED"
+    default_message = "The race already completed or was cancelled"
 
 
 class NoSelection(NotFound):
@@ -284,6 +292,69 @@ async def tick(core: Core, now: datetime) -> None:
             pass  # nobody qualifies yet, or no bank: qualifying stays open and is tried again next tick
 
 
+# --- cancelling ---
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    race_id: uuid.UUID
+    number: int
+    items: int  # RACE work items that were still open
+    runs: int  # live RACE runs whose leases ended
+
+
+async def cancel(
+    core: Core, *, actor: audit.Actor, race_id: uuid.UUID, reason: str | None, now: datetime
+) -> Cancelled:
+    """Cancel a race that has not completed: its live RACE runs' leases end (CANCELLED, so their
+    validators' next heartbeat or completion is refused), its open RACE items close unfinished,
+    unfinished qualifiers are marked CANCELLED. Nobody is eliminated and the top stays.
+
+    Locks are taken in the evaluation flows' order (runs, then items, then the race), so a
+    completion settling the race's last item at the same moment either wins (the race completes and
+    this raises `RaceFinished`) or finds its lease ended.
+    """
+    async with core.sessionmaker() as session, session.begin():
+        race = await session.get(Race, race_id)
+        if race is None:
+            raise RaceNotFound()
+        if race.status not in OPEN_RACE_STATUSES:
+            raise RaceFinished(f"Race {race.number} is {race.status}; only an open race can be cancelled")
+        tx = SessionTx(session)
+        runs = list(await _end_race_runs(tx, race_id, now))
+        items = await tx.all(st.CANCEL_ITEMS, {"rid": race_id, "now": now})
+        runs += await _end_race_runs(tx, race_id, now)  # runs claimed just before the items closed
+        await tx.run(st.CANCEL_QUALIFIERS, {"rid": race_id})
+        locked = await tx.one(st.LOCK_RACE, {"rid": race_id})
+        if locked is None or locked.status not in OPEN_RACE_STATUSES:
+            raise RaceFinished(f"Race {race.number} finished meanwhile")
+        await tx.run(st.CANCEL_RACE, {"rid": race_id, "now": now})
+        await audit.record(
+            session,
+            actor=actor,
+            action="CANCEL_RACE",
+            target_type="race",
+            target_id=race_id,
+            now=now,
+            reason=reason,
+            before={"status": locked.status},
+            after={"status": "CANCELLED"},
+            cancelled_runs=len(runs),
+            cancelled_items=len(items),
+        )
+        done = Cancelled(race_id, race.number, len(items), len(runs))
+    core.caches.scores_changed()
+    return done
+
+
+async def _end_race_runs(tx: SessionTx, race_id: uuid.UUID, now: datetime) -> list[Any]:
+    """End the race's live runs through the lease engine and give their items' slots back."""
+    ended = await leases.end(tx, est.RUNS, where=est.RUNS.c.race_id == race_id, status="CANCELLED", now=now)
+    for run in ended:
+        await tx.one(est.ITEM_RELEASE, {"item_id": run.work_item_id})
+    return list(ended)
+
+
 # --- race selection (pinning) ---
 
 
@@ -493,7 +564,11 @@ async def version_race(session: AsyncSession, *, version_id: uuid.UUID) -> Versi
     score = await session.scalar(
         select(RaceQualifier.race_score)
         .join(Race, Race.id == RaceQualifier.race_id)
-        .where(RaceQualifier.agent_version_id == version_id, RaceQualifier.race_score.is_not(None))
+        .where(
+            RaceQualifier.agent_version_id == version_id,
+            RaceQualifier.race_score.is_not(None),
+            Race.status != "CANCELLED",  # a cancelled race's partial scores count for nothing
+        )
         .order_by(Race.number.desc())
         .limit(1)
     )

@@ -89,3 +89,21 @@ DEADLINE_PASSED = select(RA.c.id).where(
 )
 
 BANK_SIZE = select(func.count()).select_from(RP).where(RP.c.suite_id == _p("suite_id", RP.c.suite_id))
+
+# Cancelling a race (an operator): its open items end, unfinished qualifiers are marked, the race closes.
+CANCEL_ITEMS = (
+    update(W)
+    .where(W.c.race_id == _p("rid", W.c.race_id), W.c.phase == "RACE", W.c.status == "OPEN")
+    .values(status="DISCARDED", closed_at=_p("now", W.c.closed_at))
+    .returning(W.c.id)
+)
+
+CANCEL_QUALIFIERS = (
+    update(Q).where(Q.c.race_id == _p("rid", Q.c.race_id), Q.c.outcome.is_(None)).values(outcome="CANCELLED")
+)
+
+CANCEL_RACE = (
+    update(RA)
+    .where(RA.c.id == _p("rid", RA.c.id), RA.c.status.in_(("QUALIFYING_OPEN", "RACE_RUNNING")))
+    .values(status="CANCELLED", cancelled_at=_p("now", RA.c.cancelled_at))
+)
