@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import secrets
 import uuid
@@ -16,7 +15,15 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proctor.cli import bitrecs, compute, epochs, pool, races
-from proctor.cli.common import console, err_console, ok, run_in_transaction, settings_from, with_core
+from proctor.cli.common import (
+    cli_actor,
+    console,
+    err_console,
+    ok,
+    run_in_transaction,
+    settings_from,
+    with_core,
+)
 from proctor.config import Settings
 from proctor.core.admin import audit
 from proctor.core.admin import flows as admin_flows
@@ -50,15 +57,6 @@ app.add_typer(bitrecs.submissions_app, name="submissions")
 app.add_typer(bitrecs.keys_app, name="bitrecs-keys")
 
 MAX_SUITE_FILE_BYTES = 256 * 1024 * 1024
-
-
-def cli_actor() -> Actor:
-    """Who acts at the shell, as the audit trail records it."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "operator"
-    return Actor(f"cli:{user}"[:100], "cli")
 
 
 def run_flow(settings: Settings, action: Callable[[Core, Actor, datetime], Awaitable[T]]) -> T:
