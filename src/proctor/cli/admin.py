@@ -117,14 +117,22 @@ def suite_import(
 
 
 @suite_app.command("activate")
-def suite_activate(ctx: typer.Context, suite_id: int) -> None:
+def suite_activate(
+    ctx: typer.Context,
+    suite_id: int,
+    requeue_top_n: Annotated[
+        int, typer.Option(min=0, help="Re-queue the previous suite's top N versions on this one.")
+    ] = 0,
+) -> None:
     """Make a suite the active one (submissions are evaluated against it)."""
 
-    run_flow(
+    state = run_flow(
         settings_from(ctx),
-        lambda core, actor, now: admin_flows.activate_suite(core, actor=actor, suite_id=suite_id, now=now),
+        lambda core, actor, now: admin_flows.activate_suite(
+            core, actor=actor, suite_id=suite_id, requeue_top_n=requeue_top_n, now=now
+        ),
     )
-    ok(f"suite {suite_id} is now active")
+    ok(f"suite {suite_id} is now active", requeued=state.requeued_versions)
 
 
 @suite_app.command("deactivate")
