@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import secrets
 import uuid
@@ -16,7 +15,15 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from proctor.cli import bitrecs, compute, epochs, pool, races
-from proctor.cli.common import console, err_console, ok, run_in_transaction, settings_from, with_core
+from proctor.cli.common import (
+    cli_actor,
+    console,
+    err_console,
+    ok,
+    run_in_transaction,
+    settings_from,
+    with_core,
+)
 from proctor.config import Settings
 from proctor.core.admin import audit
 from proctor.core.admin import flows as admin_flows
@@ -50,15 +57,6 @@ app.add_typer(bitrecs.submissions_app, name="submissions")
 app.add_typer(bitrecs.keys_app, name="bitrecs-keys")
 
 MAX_SUITE_FILE_BYTES = 256 * 1024 * 1024
-
-
-def cli_actor() -> Actor:
-    """Who acts at the shell, as the audit trail records it."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "operator"
-    return Actor(f"cli:{user}"[:100], "cli")
 
 
 def run_flow(settings: Settings, action: Callable[[Core, Actor, datetime], Awaitable[T]]) -> T:
@@ -119,14 +117,22 @@ def suite_import(
 
 
 @suite_app.command("activate")
-def suite_activate(ctx: typer.Context, suite_id: int) -> None:
+def suite_activate(
+    ctx: typer.Context,
+    suite_id: int,
+    requeue_top_n: Annotated[
+        int, typer.Option(min=0, help="Re-queue the previous suite's top N versions on this one.")
+    ] = 0,
+) -> None:
     """Make a suite the active one (submissions are evaluated against it)."""
 
-    run_flow(
+    state = run_flow(
         settings_from(ctx),
-        lambda core, actor, now: admin_flows.activate_suite(core, actor=actor, suite_id=suite_id, now=now),
+        lambda core, actor, now: admin_flows.activate_suite(
+            core, actor=actor, suite_id=suite_id, requeue_top_n=requeue_top_n, now=now
+        ),
     )
-    ok(f"suite {suite_id} is now active")
+    ok(f"suite {suite_id} is now active", requeued=state.requeued_versions)
 
 
 @suite_app.command("deactivate")

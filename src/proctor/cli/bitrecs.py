@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar
 import httpx
 import typer
 
-from proctor.cli.common import console, err_console, ok, settings_from, with_core
+from proctor.cli.common import cli_actor, console, err_console, ok, settings_from, with_core
 from proctor.cli.keys import (
     DEFAULT_URL,
     UriOption,
@@ -118,12 +118,14 @@ def pause(
     ctx: typer.Context,
     reason: Annotated[str, typer.Option(help="Shown to miners (503 detail).")] = "",
 ) -> None:
-    """Stop accepting submissions: /check and /submit answer 503."""
+    """Stop accepting submissions: Bitrecs /check and /submit and ORO /v1/miner/submit answer 503."""
     from proctor.core.bitrecs import flows
 
     with_core(
         settings_from(ctx),
-        lambda core: flows.set_submissions(core, enabled=False, reason=reason, now=utcnow()),
+        lambda core: flows.set_submissions(
+            core, enabled=False, reason=reason, now=utcnow(), actor=cli_actor()
+        ),
     )
     ok("submissions paused", reason=reason or "(default message)")
 
@@ -134,7 +136,8 @@ def resume(ctx: typer.Context) -> None:
     from proctor.core.bitrecs import flows
 
     with_core(
-        settings_from(ctx), lambda core: flows.set_submissions(core, enabled=True, reason="", now=utcnow())
+        settings_from(ctx),
+        lambda core: flows.set_submissions(core, enabled=True, reason="", now=utcnow(), actor=cli_actor()),
     )
     ok("submissions resumed")
 

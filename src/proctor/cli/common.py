@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from proctor.app import SchemaOutOfDate, prepare_database
 from proctor.config import Settings, load_settings
+from proctor.core.admin.audit import Actor
 from proctor.errors import ProctorError
 from proctor.logging import configure_logging
 from proctor.storage.db import create_engine, create_sessionmaker, unit_of_work
@@ -23,6 +25,15 @@ if TYPE_CHECKING:
 console = Console()
 err_console = Console(stderr=True)
 T = TypeVar("T")
+
+
+def cli_actor() -> Actor:
+    """Who acts at the shell, as the audit trail records it."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "operator"
+    return Actor(f"cli:{user}"[:100], "cli")
 
 
 def settings_from(ctx: typer.Context | None = None) -> Settings:

@@ -11,7 +11,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.table import Table
 
-from proctor.cli.common import console, ok, settings_from, with_core
+from proctor.cli.common import cli_actor, console, ok, settings_from, with_core
 from proctor.core.context import Core
 from proctor.core.races import bank
 from proctor.core.races import flows as races
@@ -47,11 +47,11 @@ def close_qualifying(
     ctx: typer.Context,
     suite_id: Annotated[int | None, typer.Option("--suite-id", help="Default: the active suite.")] = None,
 ) -> None:
-    """Close qualifying now (opening a race first if none is open): the field starts racing."""
+    """Close qualifying now (opening a race first if none is open): the field starts racing (audited)."""
 
     async def action(core: Core) -> races.RaceView:
-        race_id = await races.close_qualifying(core, suite_id=suite_id, now=utcnow())
-        return await races.detail(core, race_id=race_id)
+        closed = await races.close_qualifying_now(core, actor=cli_actor(), suite_id=suite_id, now=utcnow())
+        return await races.detail(core, race_id=closed.race_id)
 
     view = with_core(settings_from(ctx), action)
     ok(f"race {view.race.number} running", race_id=view.race.id, qualifiers=view.qualifier_count)

@@ -19,10 +19,11 @@ class WorkItem(Base):
 
     __tablename__ = "work_items"
     __table_args__ = (
-        # One QUALIFYING item per version, and one RACE item per version and race.
+        # One QUALIFYING item per version and suite, and one RACE item per version and race.
         Index(
             "uq_work_items_qualifying",
             "agent_version_id",
+            "suite_id",  # a version re-queued on a new suite gets an item there beside its old one
             unique=True,
             postgresql_where=text("phase = 'QUALIFYING'"),
             sqlite_where=text("phase = 'QUALIFYING'"),
@@ -68,13 +69,43 @@ class EvaluationRun(Base):
             postgresql_where=text("status NOT IN ('STALE', 'CANCELLED')"),
             sqlite_where=text("status NOT IN ('STALE', 'CANCELLED')"),
         ),
-        # No validator ever holds two active runs, whatever races happen above.
+        # A validator holds its live runs in distinct slots 0..max_concurrent_runs-1 (the claim picks a
+        # free one), so it never holds more than its limit, whatever races happen above; the default
+        # limit of one is slot 0 only.
         Index(
-            "uq_evaluation_runs_one_active_per_validator",
+            "uq_evaluation_runs_live_validator_slot",
             "validator_hotkey",
+            "slot",
             unique=True,
             postgresql_where=text("status IN ('CLAIMED', 'RUNNING')"),
             sqlite_where=text("status IN ('CLAIMED', 'RUNNING')"),
+        ),
+        # The admin analytics (`core/admin/analytics.py`): covering, partial, read index-only.
+        Index(
+            "ix_evaluation_runs_validator_finished",
+            "validator_hotkey",
+            "status",
+            "is_included",
+            "validator_score",
+            "claimed_at",
+            "completed_at",
+            postgresql_where=text("status IN ('SUCCESS', 'FAILED', 'TIMED_OUT')"),
+            sqlite_where=text("status IN ('SUCCESS', 'FAILED', 'TIMED_OUT')"),
+        ),
+        Index(
+            "ix_evaluation_runs_item_success",
+            "work_item_id",
+            "validator_score",
+            "is_included",
+            postgresql_where=text("status = 'SUCCESS'"),
+            sqlite_where=text("status = 'SUCCESS'"),
+        ),
+        Index(
+            "ix_evaluation_runs_validator_failed",
+            "validator_hotkey",
+            "completed_at",
+            postgresql_where=text("status IN ('FAILED', 'TIMED_OUT')"),
+            sqlite_where=text("status IN ('FAILED', 'TIMED_OUT')"),
         ),
         Index("ix_evaluation_runs_status_lease", "status", "lease_expires_at"),
         Index("ix_evaluation_runs_version", "agent_version_id"),
@@ -86,6 +117,7 @@ class EvaluationRun(Base):
     suite_id: Mapped[int] = mapped_column(ForeignKey("suites.id"))
     race_id: Mapped[uuid.UUID | None]  # the work item's race (RACE runs), copied at claim
     validator_hotkey: Mapped[str] = mapped_column(String(64))
+    slot: Mapped[int] = mapped_column(default=0, server_default="0")  # see uq_..._live_validator_slot
     status: Mapped[str] = mapped_column(String(20), default="CLAIMED")
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_expires_at: Mapped[datetime]

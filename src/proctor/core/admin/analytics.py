@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import String, and_, case, column, func, or_, select, values
 
 from proctor.core.context import Core
 from proctor.models import Agent, AgentVersion, EvaluationRun, ValidatorState, WorkItem
@@ -132,7 +132,8 @@ class Window:
 def _seconds(dialect: str) -> Any:
     """A finished run's duration in seconds, computed by the database (no datetimes cross the wire)."""
     if dialect == "postgresql":
-        return func.extract("epoch", EvaluationRun.completed_at - EvaluationRun.claimed_at)
+        # date_part is double precision; EXTRACT answers numeric, whose avg/stddev/median cost far more.
+        return func.date_part("epoch", EvaluationRun.completed_at - EvaluationRun.claimed_at)
     return (func.julianday(EvaluationRun.completed_at) - func.julianday(EvaluationRun.claimed_at)) * 86400.0
 
 
@@ -176,8 +177,14 @@ def _floats(values: Sequence[Any]) -> tuple[float, float, float, float, float]:
 
 async def validator_scores(core: Core, *, window: Window) -> list[ValidatorScores]:
     """Per validator: outcome counts, score and duration statistics of its successful runs, and its last
-    failure. On PostgreSQL every statistic is one aggregate query; SQLite (no median) computes them
-    from the successful runs' two float columns."""
+    failure.
+
+    On PostgreSQL counts and every statistic come from one pass over the partial covering index
+    `ix_evaluation_runs_validator_finished` (read index-only: the statistics aggregate CASE expressions
+    that are NULL outside successful runs, and aggregates skip NULLs), and each validator's last failure
+    is one probe of `ix_evaluation_runs_validator_failed`. SQLite (no median or stddev aggregate)
+    computes the statistics from the successful runs' two float columns.
+    """
     included = (EvaluationRun.status.in_(FINISHED), EvaluationRun.is_included.is_(True))
     succeeded = (
         EvaluationRun.status == "SUCCESS",
@@ -187,47 +194,67 @@ async def validator_scores(core: Core, *, window: Window) -> list[ValidatorScore
     found: dict[str, ValidatorScores] = {}
     async with core.sessionmaker() as session:
         dialect = session.get_bind().dialect.name
-        counts = window.apply(
-            select(EvaluationRun.validator_hotkey, EvaluationRun.status, func.count())
-            .where(*included)
-            .group_by(EvaluationRun.validator_hotkey, EvaluationRun.status)
-        )
-        for hotkey, status, n in (await session.execute(counts)).all():
-            found.setdefault(hotkey, ValidatorScores(hotkey)).counts[status] = int(n)
         seconds = _seconds(dialect)
+        ok = and_(EvaluationRun.status == "SUCCESS", EvaluationRun.validator_score.is_not(None))
+        counts = [
+            func.sum(case((EvaluationRun.status == status, 1), else_=0)).label(status) for status in FINISHED
+        ]
+        stats: list[Any] = []
         if dialect == "postgresql":
-            stats = window.apply(
-                select(
-                    EvaluationRun.validator_hotkey, *_stats(EvaluationRun.validator_score), *_stats(seconds)
-                )
-                .where(*succeeded)
-                .group_by(EvaluationRun.validator_hotkey)
-            )
-            for row in (await session.execute(stats)).all():
-                found[row[0]].score, found[row[0]].seconds = _floats(row[1:6]), _floats(row[6:11])
-        else:
+            stats = [*_stats(case((ok, EvaluationRun.validator_score))), *_stats(case((ok, seconds)))]
+        query = window.apply(
+            select(EvaluationRun.validator_hotkey, *counts, *stats)
+            .where(*included)
+            .group_by(EvaluationRun.validator_hotkey)
+        )
+        for row in (await session.execute(query)).all():
+            entry = found[row[0]] = ValidatorScores(row[0])
+            for status, n in zip(FINISHED, row[1:4], strict=True):
+                if n:
+                    entry.counts[status] = int(n)
+            if stats and entry.counts["SUCCESS"]:
+                entry.score, entry.seconds = _floats(row[4:9]), _floats(row[9:14])
+        if dialect != "postgresql":
             for name, column in (("score", EvaluationRun.validator_score), ("seconds", seconds)):
                 for hotkey, mean, squares, low, high, median in (
                     await session.execute(_sqlite_stats(window, succeeded, column))
                 ).all():
                     std = max(float(squares) - float(mean) ** 2, 0.0) ** 0.5
                     setattr(found[hotkey], name, (float(mean), float(median), std, float(low), float(high)))
-        latest = window.apply(
-            select(EvaluationRun.validator_hotkey, func.max(EvaluationRun.completed_at).label("at"))
-            .where(*included, EvaluationRun.status != "SUCCESS")
-            .group_by(EvaluationRun.validator_hotkey)
-        ).subquery()
-        failures = select(
-            EvaluationRun.validator_hotkey, EvaluationRun.completed_at, EvaluationRun.failure_reason
-        ).join(
-            latest,
-            (latest.c.validator_hotkey == EvaluationRun.validator_hotkey)
-            & (latest.c.at == EvaluationRun.completed_at),
-        )
-        for hotkey, at, reason in (await session.execute(failures)).all():
+        for hotkey, at, reason in (await session.execute(_last_failures(window, dialect, list(found)))).all():
             if hotkey in found:
                 found[hotkey].last_failure_at, found[hotkey].last_failure_reason = at, reason
     return [found[k] for k in sorted(found)]
+
+
+def _last_failures(window: Window, dialect: str, hotkeys: list[str]) -> Any:
+    """Each validator's latest included FAILED/TIMED_OUT run: (hotkey, completed_at, failure_reason)."""
+    failed = (EvaluationRun.status.in_(("FAILED", "TIMED_OUT")), EvaluationRun.is_included.is_(True))
+    if dialect == "postgresql" and hotkeys:
+        # One index probe per validator (newest first, LIMIT 1) instead of a pass over every failure.
+        wanted = values(column("hotkey", String(64)), name="wanted").data([(h,) for h in hotkeys])
+        latest = (
+            window.apply(
+                select(EvaluationRun.id).where(EvaluationRun.validator_hotkey == wanted.c.hotkey, *failed)
+            )
+            .order_by(EvaluationRun.completed_at.desc(), EvaluationRun.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        return select(
+            EvaluationRun.validator_hotkey, EvaluationRun.completed_at, EvaluationRun.failure_reason
+        ).where(EvaluationRun.id.in_(select(latest).select_from(wanted)))
+    at = window.apply(
+        select(EvaluationRun.validator_hotkey, func.max(EvaluationRun.completed_at).label("at"))
+        .where(*failed)
+        .group_by(EvaluationRun.validator_hotkey)
+    ).subquery()
+    return select(
+        EvaluationRun.validator_hotkey, EvaluationRun.completed_at, EvaluationRun.failure_reason
+    ).join(
+        at,
+        (at.c.validator_hotkey == EvaluationRun.validator_hotkey) & (at.c.at == EvaluationRun.completed_at),
+    )
 
 
 def summary(values: list[float]) -> tuple[float, float, float, float, float]:

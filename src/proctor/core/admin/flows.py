@@ -182,7 +182,9 @@ async def list_agent_versions(
                 .join(Agent, Agent.id == AgentVersion.agent_id)
                 .outerjoin(
                     WorkItem,
-                    (WorkItem.agent_version_id == AgentVersion.id) & (WorkItem.phase == "QUALIFYING"),
+                    (WorkItem.agent_version_id == AgentVersion.id)
+                    & (WorkItem.phase == "QUALIFYING")
+                    & (WorkItem.suite_id == AgentVersion.suite_id),  # a re-queued version's current item
                 )
                 .outerjoin(
                     AgentVersionElimination, AgentVersionElimination.agent_version_id == AgentVersion.id
@@ -409,7 +411,11 @@ async def reevaluate_agent_version(
         before = _version_summary(version)
         item = await session.scalar(
             select(WorkItem)
-            .where(WorkItem.agent_version_id == version_id, WorkItem.phase == "QUALIFYING")
+            .where(
+                WorkItem.agent_version_id == version_id,
+                WorkItem.phase == "QUALIFYING",
+                WorkItem.suite_id == suite,
+            )
             .with_for_update()
         )
         if item is None:
@@ -845,8 +851,8 @@ async def list_validators(
 async def update_validator(
     core: Core, *, actor: Actor, hotkey: str, max_concurrent_runs: int, now: datetime
 ) -> ValidatorRow:
-    """Configure a validator. proctor leases at most one run per validator at a time (a database
-    constraint), so `max_concurrent_runs` is recorded and reported, not yet a second slot."""
+    """Configure a validator: `max_concurrent_runs` is how many live runs its claims may hold (each in
+    its own slot; see `evaluations.flows.claim_work`). Lowering it ends no run: held runs finish."""
     if not 1 <= max_concurrent_runs <= 64:
         raise ValidationFailed("max_concurrent_runs must be between 1 and 64")
     async with _unit(core) as session:
@@ -1017,12 +1023,29 @@ async def import_suite(
     return result
 
 
-async def activate_suite(core: Core, *, actor: Actor, suite_id: int, now: datetime) -> SuiteState:
-    """Make a suite the active one. Requeueing earlier top versions onto it is not done (a version has
-    one qualifying work item, on the suite it was submitted to): `requeued_versions` is 0."""
+async def activate_suite(
+    core: Core, *, actor: Actor, suite_id: int, requeue_top_n: int = 0, now: datetime
+) -> SuiteState:
+    """Make a suite the active one and re-queue the previous active suite's top `requeue_top_n` versions
+    on it (ORO: "so validators have work immediately and the leaderboard populates quickly").
+
+    The top versions are the previous suite's ELIGIBLE ones of unbanned miners, best final score first
+    (then earlier eligibility, then id). Each moves to the new suite: a fresh QUALIFYING work item
+    there (the old suite's item, runs and scores stay as they were), state QUEUED until its new runs
+    settle it. Activating the suite that is already active, or a first suite, re-queues nothing. One
+    audit event records the activation with the re-queued versions.
+    """
+    if requeue_top_n < 0:
+        raise ValidationFailed("requeue_top_n must be 0 or more")
+    rules = evaluation_flows.policy(core)
     async with _unit(core) as session:
         previous = await session.scalar(select(Suite.id).where(Suite.is_active.is_(True)))
         suite = await suite_service.activate_suite(session, suite_id=suite_id)
+        requeued: list[uuid.UUID] = []
+        if previous is not None and previous != suite_id and requeue_top_n > 0:
+            requeued = await _requeue_top(
+                session, from_suite=previous, to_suite=suite_id, n=requeue_top_n, rules=rules, now=now
+            )
         await audit.record(
             session,
             actor=actor,
@@ -1032,10 +1055,45 @@ async def activate_suite(core: Core, *, actor: Actor, suite_id: int, now: dateti
             now=now,
             before={"active_suite_id": previous},
             after={"active_suite_id": suite_id},
+            requeue_top_n=requeue_top_n,
+            requeued_versions=requeued,
         )
-        state = SuiteState(suite.id, suite.version, suite.is_active)
+        state = SuiteState(suite.id, suite.version, suite.is_active, len(requeued))
     core.caches.scores_changed()
     return state
+
+
+async def _requeue_top(
+    session: AsyncSession, *, from_suite: int, to_suite: int, n: int, rules: Any, now: datetime
+) -> list[uuid.UUID]:
+    top = list(
+        await session.scalars(
+            select(AgentVersion)
+            .where(
+                AgentVersion.suite_id == from_suite,
+                AgentVersion.state == "ELIGIBLE",
+                AgentVersion.miner_hotkey.not_in(select(HotkeyBan.hotkey)),
+            )
+            .order_by(AgentVersion.final_score.desc(), AgentVersion.eligible_at, AgentVersion.id)
+            .limit(n)
+            .with_for_update()
+        )
+    )
+    for version in top:
+        session.add(
+            WorkItem(
+                id=uuid.uuid4(),
+                agent_version_id=version.id,
+                suite_id=to_suite,
+                phase="QUALIFYING",
+                status="OPEN",
+                required_successes=rules.required_successes,
+                queued_at=now,
+            )
+        )
+        version.suite_id, version.state, version.final_score = to_suite, "QUEUED", None
+    await session.flush()
+    return [v.id for v in top]
 
 
 async def deactivate_suites(core: Core, *, actor: Actor, now: datetime) -> None:

@@ -32,6 +32,8 @@ from sqlalchemy import delete, insert, select, update
 
 from proctor.auth.verifier import is_valid_ss58, verify_signature
 from proctor.core import leases
+from proctor.core.admin import audit
+from proctor.core.admin.audit import Actor
 from proctor.core.bitrecs import artifact as artifacts
 from proctor.core.bitrecs import scoring
 from proctor.core.bitrecs import statements as st
@@ -42,7 +44,7 @@ from proctor.core.submissions import gates
 from proctor.core.submissions.bitrecs import BitrecsFacts, SimilarAgent, Submission
 from proctor.core.submissions.gates import Rejection
 from proctor.errors import Conflict, Forbidden, NotFound, ProctorError, Unauthorized, ValidationFailed
-from proctor.storage.sql import Tx, UniqueViolation
+from proctor.storage.sql import SessionTx, Tx, UniqueViolation
 
 log = structlog.get_logger(__name__)
 
@@ -247,15 +249,33 @@ async def submit(core: Core, *, submission: Submission, now: datetime, request_i
 # --- operator switches ----------------------------------------------------------------------------
 
 
-async def set_submissions(core: Core, *, enabled: bool, reason: str, now: datetime) -> None:
-    """Pause or resume submissions (the `submissions_enabled` system flag)."""
-    async with core.db.transaction() as tx:
+async def set_submissions(
+    core: Core, *, enabled: bool, reason: str, now: datetime, actor: Actor | None = None
+) -> None:
+    """Pause or resume submissions (the `submissions_enabled` system flag every submission surface
+    honours: Bitrecs answers 503 SUBMISSIONS_DISABLED, ORO 503 SUBMISSIONS_PAUSED). An operator's switch
+    (`actor` given, as `proctor submissions pause|resume` does) writes one audit event with it."""
+    async with core.sessionmaker() as session, session.begin():
+        tx = SessionTx(session)
+        before = await tx.one(select(st.F.c.value).where(st.F.c.key == "submissions_enabled"))
         await tx.run(delete(st.F).where(st.F.c.key == "submissions_enabled"))
         await tx.run(
             insert(st.F).values(
                 key="submissions_enabled", value="true" if enabled else "false", reason=reason, updated_at=now
             )
         )
+        if actor is not None:
+            await audit.record(
+                session,
+                actor=actor,
+                action="RESUME_SUBMISSIONS" if enabled else "PAUSE_SUBMISSIONS",
+                target_type="submissions",
+                target_id="submissions",
+                now=now,
+                reason=reason or None,
+                before={"submissions_enabled": before is None or str(before.value) == "true"},
+                after={"submissions_enabled": enabled},
+            )
 
 
 async def submissions_status(core: Core) -> dict[str, Any]:

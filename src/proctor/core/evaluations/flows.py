@@ -32,7 +32,7 @@ from proctor.core.races import settling as races_settling
 from proctor.errors import BadRequest, NotFound, ValidationFailed
 from proctor.models import Problem
 from proctor.storage.blobs import PresignedUpload
-from proctor.storage.sql import Tx
+from proctor.storage.sql import Tx, UniqueViolation
 
 RUNS = st.RUNS
 CODE_URL_TTL_SECONDS = 3600
@@ -63,47 +63,25 @@ async def claim_work(
 ) -> ClaimAnswer | None:
     """FIFO claim of the oldest open item this validator has not run; None when there is none.
 
-    A validator that already holds a live run gets that run again, lease renewed (or 409 AT_CAPACITY
-    with `eval_claim_returns_held_run` off). While an operator has paused claims there is no new work
-    (the claim statement checks the switch). The inference token is minted after the claim commits:
-    minting calls the miner's provider, and no lock may wait on the network.
+    A validator holds up to its `max_concurrent_runs` (default 1) live runs. With the default, a
+    validator that already holds its live run gets that run again, lease renewed (its earlier answer
+    was lost; or 409 AT_CAPACITY with `eval_claim_returns_held_run` off). With a limit k > 1 a claim
+    returns a new run while it holds fewer than k and answers 409 AT_CAPACITY at k: with several runs
+    in flight a repeat cannot be told from a request for more work, so a held run is never handed out
+    twice; a run whose answer was lost is never heartbeated, lapses and frees its slot. While an
+    operator has paused claims there is no new work (the claim statement checks the switch). The
+    inference token is minted after the claim commits: minting calls the miner's provider, and no lock
+    may wait on the network.
     """
+    try:
+        found = await _claim(core, validator=validator, report=report, now=now)
+    except UniqueViolation:
+        # A concurrent claim of the same validator took the same slot first: claim again, now seeing it.
+        found = await _claim(core, validator=validator, report=report, now=now)
+    if found is None:
+        return None
+    run, miner, blob_key, has_credential, repeated = found
     rules = policy(core)
-    expires = now + timedelta(seconds=rules.lease_seconds)
-    repeated = False
-    params = {
-        "validator": validator,
-        "run_id": uuid.uuid4(),
-        "now": now,
-        "expires": expires,
-        "service_versions": _versions(report),
-    }
-    async with core.db.transaction() as tx:
-        await _seen(core, tx, validator=validator, report=report, now=now, claimed=True)
-        # The common case first: a validator holding no run gets the next item in one statement.
-        claimed = await leases.claim(tx, st.CLAIM, params=params)
-        if claimed is None:
-            held = await tx.one(st.HELD_RUN, {"validator": validator})
-            if held is not None and held.lease_expires_at > now:
-                if not rules.claim_returns_held_run:
-                    raise AtCapacity()
-                run = await leases.renew(
-                    tx, RUNS, lease_id=held.id, owner=validator, now=now, seconds=rules.lease_seconds
-                )
-                miner, blob_key, has_credential = held.miner_hotkey, held.blob_key, held.has_credential
-                repeated = True
-            else:
-                if held is not None:  # its own lapsed run: free it now, not at the next reaper tick
-                    await _return_runs(tx, [held], now=now)
-                if await _reap(tx, now=now) or held is not None:  # a slot came back
-                    claimed = await leases.claim(tx, st.CLAIM, params=params)
-                if claimed is None:
-                    return None
-        if claimed is not None:
-            run, work = claimed.lease, claimed.work
-            if work["version_state"] in ("QUEUED", "RECEIVED"):
-                await tx.run(st.VERSION_RUNNING, {"version_id": work["agent_version_id"]})
-            miner, blob_key, has_credential = work["miner_hotkey"], work["blob_key"], work["has_credential"]
     code_url = await core.blobs.presign_get(
         blob_key, expires_in=CODE_URL_TTL_SECONDS, base_url=base_url, filename="agent.py"
     )
@@ -117,6 +95,56 @@ async def claim_work(
             ttl_seconds=rules.lease_seconds * 10,
         )
     return ClaimAnswer(run=run, code_url=code_url, grant=grant, repeated=repeated)
+
+
+async def _claim(
+    core: Core, *, validator: str, report: HostReport | None, now: datetime
+) -> tuple[Any, str, str, bool, bool] | None:
+    """The claim's transaction: (run, miner, blob key, has credential, repeated), or None."""
+    rules = policy(core)
+    params = {
+        "validator": validator,
+        "run_id": uuid.uuid4(),
+        "now": now,
+        "expires": now + timedelta(seconds=rules.lease_seconds),
+        "service_versions": _versions(report),
+    }
+    async with core.db.transaction() as tx:
+        await _seen(core, tx, validator=validator, report=report, now=now, claimed=True)
+        # The common case first: a validator holding no run gets the next item in one statement.
+        claimed = await leases.claim(tx, st.CLAIM, params=params)
+        if claimed is None:
+            # It holds runs, or there is no work. Its limit (locking its setting row when it has one,
+            # so its own claims take slots one at a time), then its runs as of that lock.
+            limit = int(await tx.scalar(st.MAX_RUNS, {"validator": validator}) or 1)
+            held = await tx.all(st.HELD_RUN, {"validator": validator})
+            live = [h for h in held if h.lease_expires_at > now]
+            lapsed = [h for h in held if h.lease_expires_at <= now]
+            if lapsed:  # its own lapsed runs: free them now, not at the next reaper tick
+                await _return_runs(tx, lapsed, now=now)
+            if live and limit == 1:
+                if not rules.claim_returns_held_run:
+                    raise AtCapacity()
+                first = live[0]
+                run = await leases.renew(
+                    tx, RUNS, lease_id=first.id, owner=validator, now=now, seconds=rules.lease_seconds
+                )
+                return run, first.miner_hotkey, first.blob_key, bool(first.has_credential), True
+            if len(live) >= limit:
+                raise AtCapacity(f"Validator holds {len(live)} of its {limit} concurrent runs")
+            freed = await _reap(tx, now=now) or lapsed
+            if limit > 1:
+                taken = {h.slot for h in live}
+                slot = next(n for n in range(limit) if n not in taken)
+                claimed = await leases.claim(tx, st.CLAIM_EXTRA_SLOT, params={**params, "slot": slot})
+            elif freed:  # a slot came back
+                claimed = await leases.claim(tx, st.CLAIM, params=params)
+            if claimed is None:
+                return None
+        run, work = claimed.lease, claimed.work
+        if work["version_state"] in ("QUEUED", "RECEIVED"):
+            await tx.run(st.VERSION_RUNNING, {"version_id": work["agent_version_id"]})
+    return run, work["miner_hotkey"], work["blob_key"], bool(work["has_credential"]), False
 
 
 def _versions(report: HostReport | None) -> dict[str, Any] | None:

@@ -23,6 +23,7 @@ from proctor.models import (
     RunProblemResult,
     Suite,
     TopHistory,
+    ValidatorSetting,
     ValidatorState,
     WorkItem,
 )
@@ -36,6 +37,7 @@ def _t(model: Any) -> Table:
 W, R, V = _t(WorkItem), _t(EvaluationRun), _t(AgentVersion)
 P, VS, TH = _t(RunProblemResult), _t(ValidatorState), _t(TopHistory)
 S, B, C, PR = _t(Suite), _t(HotkeyBan), _t(InferenceCredential), _t(Problem)
+VSET = _t(ValidatorSetting)
 
 FINISHED_RUN = frozenset({"SUCCESS", "FAILED", "TIMED_OUT"})
 DONE_PROBLEM = ("SUCCESS", "FAILED", "TIMED_OUT", "SKIPPED")
@@ -66,56 +68,88 @@ _already_ran = exists().where(
 _has_credential = exists().where(C.c.hotkey == V.c.miner_hotkey)
 _held = R.alias("held")
 # The claimer holds a live or lapsed-but-unreaped run: it is answered (or freed) by the claim flow,
-# and no new run is written beside it (one active run per validator is also a unique index).
+# and the common plan writes no new run beside it (a validator with more slots claims those through
+# CLAIM_EXTRA_SLOT).
 _holds_a_run = exists().where(
     _held.c.validator_hotkey == _p("validator", R.c.validator_hotkey),
     _held.c.status.in_(ACTIVE_RUN_STATUSES),
 )
 
-CLAIM = leases.ClaimPlan(
-    kind=RUNS,
-    work=W,
-    # The oldest open item this validator has not run that still needs a validator.
-    candidates=select(
-        W.c.id,
-        W.c.agent_version_id,
-        W.c.suite_id,
-        W.c.race_id,
-        W.c.active_count,
-        V.c.miner_hotkey,
-        V.c.blob_key,
-        V.c.state.label("version_state"),
-        _has_credential.label("has_credential"),
-    )
-    .join(V, V.c.id == W.c.agent_version_id)
-    .where(
+
+def _claim_plan(*, extra_slot: bool) -> leases.ClaimPlan:
+    """The claim: the oldest open item this validator has not run that still needs a validator.
+
+    The common plan (a validator holding no run) writes the run in slot 0. The extra-slot plan is for a
+    validator with `max_concurrent_runs` > 1 that holds fewer than that: it writes the run in the free
+    slot the flow names (`:slot`, under the validator's setting row lock), and the unique index on
+    (validator, slot) over live runs is the guarantee that a validator never holds more than its limit.
+    """
+    where = [
         W.c.status == "OPEN",
         W.c.success_count + W.c.active_count < W.c.required_successes,
         ~_already_ran,
-        ~_holds_a_run,
         ~CLAIMS_ARE_PAUSED,  # an operator paused new claims (ORO answers 204); running leases carry on
+    ]
+    if not extra_slot:
+        where.append(~_holds_a_run)
+    slot: Any = _p("slot", R.c.slot) if extra_slot else 0
+    return leases.ClaimPlan(
+        kind=RUNS,
+        work=W,
+        candidates=select(
+            W.c.id,
+            W.c.agent_version_id,
+            W.c.suite_id,
+            W.c.race_id,
+            W.c.active_count,
+            V.c.miner_hotkey,
+            V.c.blob_key,
+            V.c.state.label("version_state"),
+            _has_credential.label("has_credential"),
+        )
+        .join(V, V.c.id == W.c.agent_version_id)
+        .where(*where)
+        .order_by(W.c.queued_at, W.c.id),
+        work_values={"active_count": W.c.active_count + 1},
+        lease_values=lambda c: {
+            "id": _p("run_id", R.c.id),
+            "work_item_id": c.id,
+            "agent_version_id": c.agent_version_id,
+            "suite_id": c.suite_id,
+            "race_id": c.race_id,
+            "validator_hotkey": _p("validator", R.c.validator_hotkey),
+            "slot": slot,
+            "status": "CLAIMED",
+            "claimed_at": _p("now", R.c.claimed_at),
+            "lease_expires_at": _p("expires", R.c.lease_expires_at),
+            "service_versions": _p("service_versions", R.c.service_versions),
+            "is_included": True,
+            "progress_done": 0,
+            "progress_total": 0,
+        },
+        extra=(
+            "agent_version_id",
+            "active_count",
+            "miner_hotkey",
+            "blob_key",
+            "version_state",
+            "has_credential",
+        ),
     )
-    .order_by(W.c.queued_at, W.c.id),
-    work_values={"active_count": W.c.active_count + 1},
-    lease_values=lambda c: {
-        "id": _p("run_id", R.c.id),
-        "work_item_id": c.id,
-        "agent_version_id": c.agent_version_id,
-        "suite_id": c.suite_id,
-        "race_id": c.race_id,
-        "validator_hotkey": _p("validator", R.c.validator_hotkey),
-        "status": "CLAIMED",
-        "claimed_at": _p("now", R.c.claimed_at),
-        "lease_expires_at": _p("expires", R.c.lease_expires_at),
-        "service_versions": _p("service_versions", R.c.service_versions),
-        "is_included": True,
-        "progress_done": 0,
-        "progress_total": 0,
-    },
-    extra=("agent_version_id", "active_count", "miner_hotkey", "blob_key", "version_state", "has_credential"),
+
+
+CLAIM = _claim_plan(extra_slot=False)
+CLAIM_EXTRA_SLOT = _claim_plan(extra_slot=True)
+
+# The validator's `max_concurrent_runs` (no row: 1), locking its setting row so that the claims of one
+# validator with several slots are serialised while each picks a free slot.
+MAX_RUNS = (
+    select(VSET.c.max_concurrent_runs)
+    .where(VSET.c.hotkey == _p("validator", VSET.c.hotkey))
+    .with_for_update()
 )
 
-# The validator's live (or lapsed but not yet reaped) run, with what a claim answer needs.
+# The validator's live (or lapsed but not yet reaped) runs, oldest first, with what a claim answer needs.
 HELD_RUN = (
     select(
         R,
@@ -125,6 +159,7 @@ HELD_RUN = (
     )
     .join(V, V.c.id == R.c.agent_version_id)
     .where(R.c.validator_hotkey == _p("validator", R.c.validator_hotkey), R.c.status.in_(ACTIVE_RUN_STATUSES))
+    .order_by(R.c.claimed_at, R.c.id)
 )
 
 VERSION_RUNNING = (

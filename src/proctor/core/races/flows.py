@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from proctor.core import leases
 from proctor.core.admin import audit
+from proctor.core.admin.audit import Actor
 from proctor.core.context import Core
 from proctor.core.evaluations import statements as est
 from proctor.core.races import bank, settling
@@ -209,50 +210,89 @@ async def _open(session: AsyncSession, suite_id: int, rules: RacePolicy, now: da
 
 async def close_qualifying(core: Core, *, suite_id: int | None = None, now: datetime) -> uuid.UUID:
     """Close the suite's open qualifying (opening a race first when none is open) and start the race:
-    the field's RACE work items join the queue. Returns the race id."""
-    rules = race_policy(core)
+    the field's RACE work items join the queue. Returns the race id. (The race job's scheduled close;
+    an operator's close is `close_qualifying_now`.)"""
     async with core.sessionmaker() as session, session.begin():
-        suite_id = await _active_suite_id(session, suite_id)
-        race = await _open(session, suite_id, rules, now)
-        race = await session.get(Race, race.id, with_for_update=True, populate_existing=True)
-        assert race is not None
-        if race.status != "QUALIFYING_OPEN":
-            raise Conflict(f"Race {race.number} is already running", code="RACE_RUNNING")
-        if await bank.size(session, suite_id=suite_id) == 0:
-            raise Conflict(
-                "The suite has no race bank (import race-only problems first)", code="RACE_BANK_EMPTY"
-            )
-        field = await select_field(session, suite_id=suite_id, policy=rules)
-        if not field:
-            raise Conflict("Nobody qualifies for the race yet", code="NO_QUALIFIERS")
-        for entrant in field:
-            item = WorkItem(
-                id=uuid.uuid4(),
-                agent_version_id=entrant.version.id,
-                suite_id=suite_id,
-                phase="RACE",
+        closed, _ = await _close(session, suite_id, race_policy(core), now)
+        return closed.race_id
+
+
+@dataclass(frozen=True)
+class QualifyingClosed:
+    race_id: uuid.UUID
+    race_number: int
+    previous_closes_at: datetime
+    new_closes_at: datetime
+    status: str
+
+
+async def close_qualifying_now(
+    core: Core, *, actor: Actor, suite_id: int | None = None, now: datetime
+) -> QualifyingClosed:
+    """An operator closes qualifying early (the admin route and `proctor admin race close-qualifying`):
+    the same close as the race job's, plus one audit event in its transaction. A refusal (409
+    RACE_RUNNING, RACE_BANK_EMPTY, NO_QUALIFIERS) changes nothing and records nothing."""
+    async with core.sessionmaker() as session, session.begin():
+        closed, qualifiers = await _close(session, suite_id, race_policy(core), now)
+        await audit.record(
+            session,
+            actor=actor,
+            action="CLOSE_QUALIFYING",
+            target_type="race",
+            target_id=closed.race_id,
+            now=now,
+            before={"status": "QUALIFYING_OPEN", "qualifying_closes_at": closed.previous_closes_at},
+            after={"status": closed.status, "qualifying_closes_at": closed.new_closes_at},
+            race_number=closed.race_number,
+            qualifiers=qualifiers,
+        )
+    return closed
+
+
+async def _close(
+    session: AsyncSession, suite_id: int | None, rules: RacePolicy, now: datetime
+) -> tuple[QualifyingClosed, int]:
+    suite_id = await _active_suite_id(session, suite_id)
+    opened = await _open(session, suite_id, rules, now)
+    race = await session.get(Race, opened.id, with_for_update=True, populate_existing=True)
+    assert race is not None
+    if race.status != "QUALIFYING_OPEN":
+        raise Conflict(f"Race {race.number} is already running", code="RACE_RUNNING")
+    if await bank.size(session, suite_id=suite_id) == 0:
+        raise Conflict("The suite has no race bank (import race-only problems first)", code="RACE_BANK_EMPTY")
+    field = await select_field(session, suite_id=suite_id, policy=rules)
+    if not field:
+        raise Conflict("Nobody qualifies for the race yet", code="NO_QUALIFIERS")
+    for entrant in field:
+        item = WorkItem(
+            id=uuid.uuid4(),
+            agent_version_id=entrant.version.id,
+            suite_id=suite_id,
+            phase="RACE",
+            race_id=race.id,
+            status="OPEN",
+            required_successes=rules.required_successes,
+            queued_at=now,
+        )
+        session.add(item)
+        session.add(
+            RaceQualifier(
                 race_id=race.id,
-                status="OPEN",
-                required_successes=rules.required_successes,
-                queued_at=now,
+                agent_version_id=entrant.version.id,
+                miner_hotkey=entrant.version.miner_hotkey,
+                qualification_type=entrant.qualification_type,
+                qualifying_score=entrant.version.final_score,
+                work_item_id=item.id,
             )
-            session.add(item)
-            session.add(
-                RaceQualifier(
-                    race_id=race.id,
-                    agent_version_id=entrant.version.id,
-                    miner_hotkey=entrant.version.miner_hotkey,
-                    qualification_type=entrant.qualification_type,
-                    qualifying_score=entrant.version.final_score,
-                    work_item_id=item.id,
-                )
-            )
-        race.status = "RACE_RUNNING"
-        race.race_started_at = now
-        race.qualifying_closes_at = min(race.qualifying_closes_at or now, now)
-        race.race_deadline_at = now + timedelta(seconds=rules.deadline_seconds)
-        await session.flush()
-        return race.id
+        )
+    previous = race.qualifying_closes_at or now
+    race.status = "RACE_RUNNING"
+    race.race_started_at = now
+    race.qualifying_closes_at = min(previous, now)
+    race.race_deadline_at = now + timedelta(seconds=rules.deadline_seconds)
+    await session.flush()
+    closed = QualifyingClosed(race.id, race.number, previous, race.qualifying_closes_at, race.status)
+    return closed, len(field)
 
 
 async def complete_overdue(core: Core, now: datetime) -> int:
@@ -507,6 +547,76 @@ async def history(core: Core, *, suite_id: int | None, limit: int, offset: int) 
             .offset(offset)
         )
         return total, [await _view(session, r, with_qualifiers=False) for r in races]
+
+
+# --- operator reads (the admin routes) ---
+
+
+@dataclass(frozen=True)
+class RaceSummary:
+    race: Race
+    qualifier_count: int
+    work_item_count: int
+
+
+async def active_races(core: Core) -> list[RaceSummary]:
+    """Every suite's open race (qualifying or running), newest first, with its counts."""
+    qualifiers = (
+        select(RaceQualifier.race_id, func.count().label("n")).group_by(RaceQualifier.race_id).subquery()
+    )
+    items = (
+        select(WorkItem.race_id, func.count().label("n"))
+        .where(WorkItem.race_id.is_not(None))
+        .group_by(WorkItem.race_id)
+        .subquery()
+    )
+    async with core.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(Race, func.coalesce(qualifiers.c.n, 0), func.coalesce(items.c.n, 0))
+                .outerjoin(qualifiers, qualifiers.c.race_id == Race.id)
+                .outerjoin(items, items.c.race_id == Race.id)
+                .where(Race.status.in_(OPEN_RACE_STATUSES))
+                .order_by(Race.created_at.desc(), Race.id)
+            )
+        ).all()
+    return [RaceSummary(race, int(q), int(w)) for race, q, w in rows]
+
+
+@dataclass(frozen=True)
+class RaceWorkItem:
+    item: WorkItem
+    agent_name: str | None
+
+
+@dataclass(frozen=True)
+class RaceDiagnostics:
+    view: RaceView
+    incumbent: uuid.UUID | None
+    problem_count: int
+    work_items: list[RaceWorkItem]
+
+
+async def diagnostics(core: Core, *, race_id: uuid.UUID) -> RaceDiagnostics:
+    """One race as an operator debugs it: qualifiers, each RACE work item's counters, the bank's size
+    (404 RACE_NOT_FOUND)."""
+    async with core.sessionmaker() as session:
+        race = await session.get(Race, race_id)
+        if race is None:
+            raise RaceNotFound()
+        view = await _view(session, race, with_qualifiers=True)
+        rows = (
+            await session.execute(
+                select(WorkItem, Agent.name)
+                .join(AgentVersion, AgentVersion.id == WorkItem.agent_version_id)
+                .join(Agent, Agent.id == AgentVersion.agent_id)
+                .where(WorkItem.race_id == race_id)
+                .order_by(WorkItem.queued_at, WorkItem.id)
+            )
+        ).all()
+        problems = await bank.size(session, suite_id=race.suite_id)
+    incumbent = next((q.version.id for q in view.qualifiers if q.row.qualification_type == "INCUMBENT"), None)
+    return RaceDiagnostics(view, incumbent, problems, [RaceWorkItem(i, name) for i, name in rows])
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,8 @@ from proctor.core.submissions.gates import (
 )
 from proctor.core.submissions.repository import SubmissionRepository
 from proctor.core.suites.repository import SuiteRepository
-from proctor.errors import NotFound
-from proctor.models import Agent, AgentVersion, Problem, SubmissionEvent, Suite
+from proctor.errors import NotFound, Unavailable
+from proctor.models import Agent, AgentVersion, Problem, SubmissionEvent, Suite, SystemFlag
 
 QUEUED = "QUEUED"
 CODE_CONTENT_TYPE = "text/x-python"
@@ -67,6 +67,19 @@ def policy_from(settings: Any) -> Policy:
         cooldown_seconds=settings.submission_cooldown_seconds,
         reduced_cooldown_seconds=settings.submission_reduced_cooldown_seconds,
     )
+
+
+class SubmissionsPaused(Unavailable):
+    code = "SUBMISSIONS_PAUSED"
+    default_message = "Submissions are paused by the operator. Please try again later."
+
+
+async def ensure_open(session: AsyncSession) -> None:
+    """Refuse (503 SUBMISSIONS_PAUSED) while the operator has paused submissions: the shared switch
+    `proctor submissions pause|resume` sets (Bitrecs' `submissions_enabled`). One primary-key read."""
+    flag = await session.get(SystemFlag, "submissions_enabled")
+    if flag is not None and flag.value == "false":
+        raise SubmissionsPaused(flag.reason or None)
 
 
 async def next_allowed_at(session: AsyncSession, *, hotkey: str, now: datetime) -> datetime | None:

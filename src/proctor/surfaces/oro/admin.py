@@ -554,8 +554,10 @@ async def create_suite(body: CreateSuiteBody, request: Request, principal: Admin
 async def activate_suite(
     suite_id: int, request: Request, principal: AdminAuth, requeue_top_n: Annotated[int, Query(ge=0)] = 10
 ) -> dict[str, Any]:
-    """Make a suite the active one."""
-    s = await admin.activate_suite(core_of(request), actor=actor(principal), suite_id=suite_id, now=utcnow())
+    """Make a suite the active one; the previous suite's top `requeue_top_n` versions are re-queued on it."""
+    s = await admin.activate_suite(
+        core_of(request), actor=actor(principal), suite_id=suite_id, requeue_top_n=requeue_top_n, now=utcnow()
+    )
     return {
         "suite_id": s.suite_id,
         "suite_version": s.version,

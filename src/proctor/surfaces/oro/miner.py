@@ -32,7 +32,7 @@ SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "FILE_TOO_LARGE"},
     422: {"description": "CODE_ANALYSIS_ERROR with violations and remaining_seconds"},
     429: {"description": "COOLDOWN_ACTIVE (remaining_seconds, next_allowed_at) or RATE_LIMIT_EXCEEDED"},
-    503: {"description": "NO_ACTIVE_SUITE"},
+    503: {"description": "NO_ACTIVE_SUITE or SUBMISSIONS_PAUSED (operator switch)"},
 }
 
 
@@ -65,9 +65,10 @@ async def submit_agent(request: Request, principal: MinerAuth, session: SessionD
     state = state_of(request)
     settings = state.settings
     now = utcnow()
-    # The cooldown is checked before the body is read, in its own short transaction: a miner on
-    # cooldown costs one indexed read, and no database lock is held while a slow upload streams in.
+    # The pause switch and the cooldown are checked before the body is read, in one short transaction:
+    # a refusal costs two indexed reads, and no database lock is held while a slow upload streams in.
     async with state.sessionmaker() as probe:
+        await submission_service.ensure_open(probe)
         until = await submission_service.next_allowed_at(probe, hotkey=principal.hotkey, now=now)
     if until is not None:
         return rejection_response(cooldown_rejection(until, now), dry_run=False)

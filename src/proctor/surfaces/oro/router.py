@@ -15,7 +15,7 @@ def mount(app: FastAPI, renderers: ErrorRenderers) -> None:
     mount_group(app, renderers, "/v1/auth", [auth_routes.router], render_flat)
     mount_group(app, renderers, "/v1/miner", [miner.router, races.miner_router], render_flat)
     mount_group(app, renderers, "/v1/validator", [validator.router], render_flat)
-    mount_group(app, renderers, "/v1/admin", [admin.router], render_flat)
+    mount_group(app, renderers, "/v1/admin", [admin.router, races.admin_router], render_flat)
     # Every route here is signed: the global limit is counted with the nonce (`auth._signed`).
     app.state.signed_prefixes = (
         *getattr(app.state, "signed_prefixes", ()),
