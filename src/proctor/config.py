@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     rate_limit_auth_challenge: str = "10/minute"
     rate_limit_auth_session: str = "5/minute"
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Request bodies (proctor.http.bodies): larger ones are refused with 413 before a route reads them.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # every route without its own limit
+    validator_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)  # ORO /v1/validator/* reports
 
     # Submissions (reference oro-api §4.3, §8).
     submission_max_bytes: int = 1024 * 1024

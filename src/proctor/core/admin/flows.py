@@ -44,6 +44,7 @@ from proctor.models import (
     ValidatorState,
     WorkItem,
 )
+from proctor.storage.blobs import validate_key
 from proctor.storage.sql import SessionTx
 
 RUNS = st.RUNS
@@ -948,13 +949,21 @@ class SuiteState:
 
 def _blob_key(uri: str) -> str:
     """A suite document in proctor's blob store: `s3://bucket/key`, `blob://key` or a bare key."""
+    key = uri
     for scheme in ("s3://", "blob://"):
         if uri.startswith(scheme):
             rest = uri[len(scheme) :]
-            return rest.split("/", 1)[1] if scheme == "s3://" and "/" in rest else rest
-    if "://" in uri or uri.startswith("/") or ".." in uri.split("/"):
-        raise ValidationFailed("problem_suite_uri must name a key in proctor's blob store (s3://bucket/key)")
-    return uri
+            key = rest.split("/", 1)[1] if scheme == "s3://" and "/" in rest else rest
+            break
+    else:
+        if "://" in uri:
+            key = ""
+    try:
+        return validate_key(key)  # the blob store's own rule: no "..", no absolute path, safe characters
+    except ValueError as exc:
+        raise ValidationFailed(
+            f"problem_suite_uri must name a key in proctor's blob store (s3://bucket/key): {exc}"
+        ) from None
 
 
 async def create_suite(core: Core, *, actor: Actor, problem_suite_uri: str, now: datetime) -> SuiteState:
