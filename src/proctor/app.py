@@ -141,6 +141,7 @@ def create_app(settings: Settings | None = None, *, at_root: str | None = None) 
             blob_max_upload_bytes=settings.blob_max_upload_bytes,
             validator_max_body_bytes=settings.validator_max_body_bytes,
         ),
+        max_header_bytes=settings.max_header_bytes,
         renderers=renderers,
     )
     app.add_middleware(

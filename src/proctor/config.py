@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     # Request bodies (proctor.http.bodies): larger ones are refused with 413 before a route reads them.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # every route without its own limit
     validator_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)  # ORO /v1/validator/* reports
+    max_header_bytes: int = Field(default=32 * 1024, ge=4096)  # all request headers together: else 431
 
     # Submissions (reference oro-api §4.3, §8).
     submission_max_bytes: int = 1024 * 1024

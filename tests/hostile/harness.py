@@ -23,8 +23,11 @@ from proctor.config import Settings
 from proctor.core.compute import service as compute_service
 from proctor.storage.base import utcnow
 from proctor.storage.db import create_engine, create_sessionmaker, unit_of_work
+from tests.hostile.corpus import Case
 from tests.support import services
 from tests.support.server import ServerProcess
+from tests.support.signing import ALICE, BOB, FERDIE, oro_headers
+from tests.surfaces.pool.signing import pool_headers
 
 SURFACES = "oro,pool,claims,compute,bitrecs"
 SECRET_KEY = "hostile-corpus-secret-key-0123456789abcdef"
@@ -236,8 +239,10 @@ def envelope_problem(surface: str, status: int, text_body: str) -> str | None:
         return None if ok else f"422 without FastAPI's detail list: {body}"
     checks: dict[str, Callable[[dict[str, Any]], bool]] = {
         # ORO: flat {detail, error_code}, or bittensor-auth's {detail: {code, message}} for auth.
-        "oro": lambda b: ("error_code" in b and isinstance(b.get("detail"), str))
-        or (isinstance(b.get("detail"), dict) and {"code", "message"} <= set(b["detail"])),
+        "oro": lambda b: (
+            ("error_code" in b and isinstance(b.get("detail"), str))
+            or (isinstance(b.get("detail"), dict) and {"code", "message"} <= set(b["detail"]))
+        ),
         "pool": lambda b: "detail" in b,
         "claims": lambda b: "detail" in b,
         "compute": lambda b: isinstance(b.get("detail"), str) and "error_code" in b,
@@ -254,3 +259,29 @@ def still_answers(url: str) -> None:
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+def auth_headers(live: Live, auth: str | None) -> dict[str, str]:
+    if auth == "miner":
+        return oro_headers(BOB)
+    if auth == "validator":
+        return oro_headers(ALICE)
+    if auth == "admin":
+        return oro_headers(FERDIE)
+    if auth == "pool":
+        return pool_headers(BOB)
+    if auth == "client":
+        return {"X-Api-Key": live.compute_client_key}
+    if auth == "compute-miner":
+        return {"Authorization": f"Bearer {live.compute_miner['key']}"}
+    return {}
+
+
+def send(live: Live, case: Case) -> Answer:
+    values = auth_headers(live, case.auth)
+    if case.content_type:
+        values["Content-Type"] = case.content_type
+    values.update(case.headers)
+    headers = [(k.encode(), v.encode("utf-8", "surrogateescape")) for k, v in values.items()]
+    path = case.path.replace("{miner}", live.compute_miner.get("id", "none"))
+    return raw_request(live.url, case.method, path, headers, case.body, chunked=case.chunked)

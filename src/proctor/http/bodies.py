@@ -1,4 +1,4 @@
-"""Request bodies at the edge: a size limit per route prefix, and strict JSON.
+"""Request bodies and headers at the edge: a size limit per route prefix, strict JSON, bounded headers.
 
 Pure ASGI, inside `EdgeMiddleware`. Before this layer a 2 MiB body reached every JSON route whole and
 Python's `json` module accepted what JSON does not allow. Now:
@@ -12,6 +12,8 @@ Python's `json` module accepted what JSON does not allow. Now:
   to infinity (`1e309`), no `\\u0000` (PostgreSQL can store it in neither text nor jsonb), nesting at
   most `MAX_JSON_DEPTH` levels. A failure is FastAPI's own 422 `json_invalid` list, which every peer's
   clients already parse. The route then reads the same bytes.
+- Headers larger than `max_header_bytes` in all are refused with 431 in the surface's envelope. The
+  default HTTP parser under uvicorn (httptools) sets no limit of its own; a proxy in front should too.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from proctor.errors import PayloadTooLarge
+from proctor.errors import PayloadTooLarge, ProctorError
 from proctor.http.errors import ErrorRenderers
 
 MAX_JSON_DEPTH = 64
@@ -113,9 +115,11 @@ class BodyLimitMiddleware:
         *,
         default_limit: int,
         limits: Sequence[tuple[str, int]] = (),
+        max_header_bytes: int = 32 * 1024,
         renderers: ErrorRenderers,
     ) -> None:
         self.app = app
+        self.max_header_bytes = max_header_bytes
         self.default_limit = default_limit
         # Longest prefix first, so "/v1/miner/submit" wins over "/v1/miner".
         self.limits = sorted(limits, key=lambda item: len(item[0]), reverse=True)
@@ -128,10 +132,21 @@ class BodyLimitMiddleware:
         return self.default_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in BODYLESS:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path, limit = scope["path"], self.limit_for(scope["path"])
+        if sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > self.max_header_bytes:
+            error = ProctorError(
+                f"Request headers exceed {self.max_header_bytes} bytes",
+                code="REQUEST_HEADERS_TOO_LARGE",
+                status_code=431,
+            )
+            await self.renderers.for_path(scope["path"])(error)(scope, _disconnected, send)
+            return
+        if scope["method"] in BODYLESS:
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
         headers = dict(scope["headers"])
         declared = headers.get(b"content-length", b"").decode("latin-1").strip()
         if declared.isdigit() and int(declared) > limit:
