@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     blob_max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=0)  # largest presigned upload
     public_url: str = ""  # base URL clients reach this server at (for self-served signed links)
     secret_key: str = ""  # encrypts stored secrets and signs local blob URLs; required in production
+    # Keys being rotated out: still decrypt stored credentials and verify blob URLs, never encrypt or sign.
+    previous_secret_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
 
     # Who is who. "open": any valid key is a registered miner; else a YAML/JSON path, or "chain".
     registry: str = "open"
@@ -265,6 +267,7 @@ class Settings(BaseSettings):
         "bitrecs_screener_2_problems",
         "bitrecs_validator_problems",
         "inference_models",
+        "previous_secret_keys",
         mode="before",
     )
     @classmethod
