@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlencode
 
 import pytest
@@ -302,3 +303,61 @@ def test_presigned_put_tampered(live_sqlite: Live, signer: UrlSigner, tamper: st
         ),
     )
     assert not (live_sqlite.blob_root / key).exists()
+
+
+# --- YAML bombs (Bitrecs agents are YAML gists) and hostile suite documents -------------------------
+
+BILLION_LAUGHS = "a: &a ['lol','lol','lol','lol','lol','lol','lol','lol','lol']\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},"
+    f"*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)},*{chr(97 + i)}]\n"
+    for i in range(8)
+)
+YAML_BOMBS = {
+    "billion-laughs": BILLION_LAUGHS,
+    "deep-flow": "name: " + "[" * 5000 + "]" * 5000 + "\n",
+    "deep-block": "".join("  " * i + f"k{i}:\n" for i in range(2000)) + "  " * 2000 + "v: 1\n",
+    "python-tag": "name: !!python/object/apply:os.system ['touch /tmp/hostile-yaml']\n",
+    "oversize": "name: '" + "x" * (2 * 1024 * 1024) + "'\n",
+    "nul": "name: a\x00b\n",
+    "not-a-mapping": "- just\n- a list\n",
+}
+
+
+@pytest.mark.parametrize("bomb", list(YAML_BOMBS), ids=list(YAML_BOMBS))
+def test_bitrecs_yaml_bombs(live_sqlite: Live, fake_github: Any, bomb: str) -> None:
+    from tests.support.bitrecs import body as bitrecs_body
+
+    gist_id, gist = fake_github.add("hostile-acct", YAML_BOMBS[bomb])
+    payload = json.dumps(bitrecs_body(BOB, "hostile-acct", gist_id, gist)).encode()
+    started = time.monotonic()
+    refused(live_sqlite, "bitrecs", lambda: call(live_sqlite, "POST", "/check", {}, payload))
+    assert time.monotonic() - started < 10, "a YAML bomb took the server this long"
+
+
+SUITE_BOMBS = {
+    "deep-array": b"[" * 100_000 + b"]" * 100_000,
+    "deep-object": b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+    "nan": b'[{"query": "q", "reward": NaN}]',
+    "infinity": b'{"problems": [{"problem_id": "p1", "metadata": {"x": Infinity}}]}',
+    "invalid-utf8": b'[{"query": "\xff"}]',
+    "not-a-suite": b'"just a string"',
+}
+
+
+@pytest.mark.parametrize("bomb", list(SUITE_BOMBS), ids=list(SUITE_BOMBS))
+def test_admin_suite_documents(live_sqlite: Live, bomb: str) -> None:
+    from tests.support.signing import FERDIE
+
+    key = f"suites/hostile-{bomb}.json"
+    path = live_sqlite.blob_root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(SUITE_BOMBS[bomb])
+    try:
+        payload = json.dumps({"problem_suite_uri": key}).encode()
+        refused(
+            live_sqlite,
+            "oro",
+            lambda: call(live_sqlite, "POST", "/v1/admin/suites", oro_headers(FERDIE), payload),
+        )
+    finally:
+        path.unlink()

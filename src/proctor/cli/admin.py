@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import json
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
@@ -24,6 +23,8 @@ from proctor.core.admin.audit import Actor
 from proctor.core.context import Core
 from proctor.core.identity import service as identity_service
 from proctor.core.suites import service as suite_service
+from proctor.core.suites.documents import load_suite_json
+from proctor.errors import ValidationFailed
 from proctor.storage.base import utcnow
 
 T = TypeVar("T")
@@ -88,9 +89,9 @@ def suite_import(
         err_console.print(f"[red]error:[/red] {file} is larger than {MAX_SUITE_FILE_BYTES} bytes")
         raise typer.Exit(1)
     try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        err_console.print(f"[red]error:[/red] {file} is not UTF-8 JSON: {exc}")
+        document = load_suite_json(file.read_bytes())
+    except ValidationFailed as exc:
+        err_console.print(f"[red]error:[/red] {file}: {exc.message}")
         raise typer.Exit(1) from exc
     hidden = suite_service.resolve_hidden_fields(hidden_field or [], public_field or [])
 

@@ -8,7 +8,6 @@ after the commit.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -29,6 +28,7 @@ from proctor.core.evaluations import statements as st
 from proctor.core.evaluations.aggregation import Contender, aggregate, dethrones
 from proctor.core.identity import service as identity_service
 from proctor.core.suites import service as suite_service
+from proctor.core.suites.documents import load_suite_json
 from proctor.errors import BadRequest, Conflict, NotFound, Unavailable, ValidationFailed
 from proctor.models import (
     Agent,
@@ -969,10 +969,7 @@ def _blob_key(uri: str) -> str:
 async def create_suite(core: Core, *, actor: Actor, problem_suite_uri: str, now: datetime) -> SuiteState:
     """Import a suite document from the blob store as a new (inactive) suite version."""
     data = await core.blobs.get(_blob_key(problem_suite_uri.strip()))
-    try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValidationFailed(f"the suite document is not UTF-8 JSON: {exc}") from None
+    document = load_suite_json(data)
     async with _unit(core) as session:
         result = await suite_service.import_suite(session, document=document)
         suite = result.suite
