@@ -25,6 +25,7 @@ from proctor.http.middleware import EdgeMiddleware, parse_networks
 from proctor.http.state import AppState
 from proctor.http.surface import merged_openapi, mount_group
 from proctor.storage import migrate
+from proctor.storage.blobs import ROUTE_PREFIX as BLOB_ROUTE_PREFIX
 from proctor.storage.ratelimit import RateLimiter
 from proctor.worker.jobs import start_jobs
 
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None, *, at_root: str | None = None) 
             validator_max_body_bytes=settings.validator_max_body_bytes,
         ),
         max_header_bytes=settings.max_header_bytes,
+        opaque_prefixes=(BLOB_ROUTE_PREFIX + "/",),
         renderers=renderers,
     )
     app.add_middleware(

@@ -271,6 +271,18 @@ def test_presigned_get_tampered(live_sqlite: Live, signer: UrlSigner, stored_blo
     assert json.loads(answer.body)["error_code"] == expected
 
 
+def test_presigned_put_of_json_is_stored_as_sent(live_sqlite: Live, signer: UrlSigner) -> None:
+    """Blob uploads are opaque: a validator's JSON log with NaN in it is stored byte for byte, not parsed."""
+    data = b'{"score": NaN, "deep": ' + b"[" * 100 + b"]" * 100 + b"}"
+    key = content_key(data)
+    params = signer.put_params(
+        key, expires=int(time.time()) + 60, length=len(data), content_type="application/json"
+    )
+    answer = call(live_sqlite, "PUT", get_url(key, params), {"Content-Type": "application/json"}, data)
+    assert answer.status == 200, answer.text
+    assert (live_sqlite.blob_root / key).read_bytes() == data
+
+
 @pytest.mark.parametrize(
     "tamper", ["max", "content-type-header", "content-type-param", "longer-body", "longer-chunked", "expired"]
 )

@@ -116,9 +116,12 @@ class BodyLimitMiddleware:
         default_limit: int,
         limits: Sequence[tuple[str, int]] = (),
         max_header_bytes: int = 32 * 1024,
+        opaque_prefixes: tuple[str, ...] = (),
         renderers: ErrorRenderers,
     ) -> None:
         self.app = app
+        # Bodies stored as they come (blob uploads, whatever their type): counted, never parsed.
+        self.opaque_prefixes = opaque_prefixes
         self.max_header_bytes = max_header_bytes
         self.default_limit = default_limit
         # Longest prefix first, so "/v1/miner/submit" wins over "/v1/miner".
@@ -153,7 +156,7 @@ class BodyLimitMiddleware:
             await self._too_large(scope, send, limit)
             return
         content_type = headers.get(b"content-type", b"").decode("latin-1") or None
-        if not _is_json(content_type):
+        if not _is_json(content_type) or scope["path"].startswith(self.opaque_prefixes):
             await self.app(scope, _counting(receive, limit), send)
             return
         body = await _read_body(receive, limit)
