@@ -18,12 +18,14 @@ from proctor import __version__
 from proctor.config import Settings, load_settings
 from proctor.core.context import build_core
 from proctor.http import blob_routes, health
+from proctor.http.bodies import BodyLimitMiddleware, route_limits
 from proctor.http.errors import ErrorRenderers, install_error_handlers, render_flat
 from proctor.http.metrics import Metrics
 from proctor.http.middleware import EdgeMiddleware, parse_networks
 from proctor.http.state import AppState
 from proctor.http.surface import merged_openapi, mount_group
 from proctor.storage import migrate
+from proctor.storage.blobs import ROUTE_PREFIX as BLOB_ROUTE_PREFIX
 from proctor.storage.ratelimit import RateLimiter
 from proctor.worker.jobs import start_jobs
 
@@ -132,6 +134,18 @@ def create_app(settings: Settings | None = None, *, at_root: str | None = None) 
         for module in modules:
             module.mount(app, renderers)
         app.openapi = lambda: merged_openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=settings.max_body_bytes,
+        limits=route_limits(
+            submission_max_bytes=settings.submission_max_bytes,
+            blob_max_upload_bytes=settings.blob_max_upload_bytes,
+            validator_max_body_bytes=settings.validator_max_body_bytes,
+        ),
+        max_header_bytes=settings.max_header_bytes,
+        opaque_prefixes=(BLOB_ROUTE_PREFIX + "/",),
+        renderers=renderers,
+    )
     app.add_middleware(
         EdgeMiddleware,
         enabled=settings.rate_limit_enabled,

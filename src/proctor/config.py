@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     blob_max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=0)  # largest presigned upload
     public_url: str = ""  # base URL clients reach this server at (for self-served signed links)
     secret_key: str = ""  # encrypts stored secrets and signs local blob URLs; required in production
+    # Keys being rotated out: still decrypt stored credentials and verify blob URLs, never encrypt or sign.
+    previous_secret_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
 
     # Who is who. "open": any valid key is a registered miner; else a YAML/JSON path, or "chain".
     registry: str = "open"
@@ -73,6 +75,10 @@ class Settings(BaseSettings):
     rate_limit_auth_challenge: str = "10/minute"
     rate_limit_auth_session: str = "5/minute"
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Request bodies (proctor.http.bodies): larger ones are refused with 413 before a route reads them.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # every route without its own limit
+    validator_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)  # ORO /v1/validator/* reports
+    max_header_bytes: int = Field(default=32 * 1024, ge=4096)  # all request headers together: else 431
 
     # Submissions (reference oro-api §4.3, §8).
     submission_max_bytes: int = 1024 * 1024
@@ -261,6 +267,7 @@ class Settings(BaseSettings):
         "bitrecs_screener_2_problems",
         "bitrecs_validator_problems",
         "inference_models",
+        "previous_secret_keys",
         mode="before",
     )
     @classmethod

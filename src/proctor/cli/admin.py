@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import secrets
 import uuid
@@ -31,6 +32,8 @@ from proctor.core.admin.audit import Actor
 from proctor.core.context import Core
 from proctor.core.identity import service as identity_service
 from proctor.core.suites import service as suite_service
+from proctor.core.suites.documents import load_suite_json
+from proctor.errors import ValidationFailed
 from proctor.storage.base import utcnow
 
 T = TypeVar("T")
@@ -86,9 +89,9 @@ def suite_import(
         err_console.print(f"[red]error:[/red] {file} is larger than {MAX_SUITE_FILE_BYTES} bytes")
         raise typer.Exit(1)
     try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        err_console.print(f"[red]error:[/red] {file} is not UTF-8 JSON: {exc}")
+        document = load_suite_json(file.read_bytes())
+    except ValidationFailed as exc:
+        err_console.print(f"[red]error:[/red] {file}: {exc.message}")
         raise typer.Exit(1) from exc
     hidden = suite_service.resolve_hidden_fields(hidden_field or [], public_field or [])
 
@@ -362,7 +365,55 @@ def audit_list(
     console.print(f"{page.total} events in all")
 
 
-@app.command("secret-key")
-def secret_key() -> None:
-    """Print a fresh random value for PROCTOR_SECRET_KEY."""
-    console.print(secrets.token_urlsafe(48))
+secret_key_app = typer.Typer(
+    help="Print a fresh random value for PROCTOR_SECRET_KEY; `rotate` re-encrypts stored credentials.",
+    invoke_without_command=True,
+)
+app.add_typer(secret_key_app, name="secret-key")
+
+
+@secret_key_app.callback()
+def secret_key(ctx: typer.Context) -> None:
+    """Print a fresh random value for PROCTOR_SECRET_KEY (with no subcommand)."""
+    if ctx.invoked_subcommand is None:
+        console.print(secrets.token_urlsafe(48))
+
+
+@secret_key_app.command("rotate")
+def secret_key_rotate(
+    ctx: typer.Context,
+    batch_size: Annotated[int, typer.Option(min=1, max=10_000, help="Rows per transaction.")] = 200,
+) -> None:
+    """Re-encrypt every stored credential under PROCTOR_SECRET_KEY.
+
+    Set the new key as PROCTOR_SECRET_KEY and the old one in PROCTOR_PREVIOUS_SECRET_KEYS (on the
+    servers too), then run this; it is safe to run again or after an interruption. Prints counts and
+    key ids only. Exit code 1 while any row is not yet under the current key.
+    """
+    from proctor.core.credentials import service as credential_service
+    from proctor.core.credentials.crypto import CredentialCipher
+
+    settings = settings_from(ctx)
+    cipher = CredentialCipher.from_settings(settings)
+    report = with_core(
+        settings,
+        lambda core: credential_service.rotate_secret_key(
+            core.sessionmaker, cipher=cipher, batch_size=batch_size
+        ),
+    )
+    ok(
+        f"{report.reencrypted} credentials re-encrypted under key {report.key_id}",
+        changed_meanwhile=report.changed_meanwhile,
+    )
+    table = Table("key id", "rows", "")
+    for key_id, rows in sorted(report.by_key.items()):
+        table.add_row(key_id, str(rows), "current" if key_id == report.key_id else "")
+    console.print(table)
+    for key_id, rows in sorted(report.undecryptable.items()):
+        err_console.print(
+            f"[red]{rows} credentials under key {key_id} open with no configured key[/red]: add that key "
+            "to PROCTOR_PREVIOUS_SECRET_KEYS, or have those miners connect their provider again"
+        )
+    if report.remaining:
+        err_console.print(f"[yellow]{report.remaining} credentials are not under the current key[/yellow]")
+        raise typer.Exit(1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 
 from proctor.errors import BadRequest
@@ -131,7 +132,7 @@ async def read_upload(
         pass
     except ClientDisconnect:
         raise BadRequest("the client went away during the upload", code="INVALID_FILE") from None
-    except BadRequest:
+    except (BadRequest, HTTPException):  # HTTPException: the body limit of proctor.http.bodies
         raise
     except Exception as exc:  # python-multipart raises several types for malformed bodies
         raise BadRequest(f"malformed multipart body: {type(exc).__name__}", code="INVALID_FILE") from None

@@ -16,7 +16,7 @@ import re
 import stat
 import tempfile
 import time
-from collections.abc import AsyncIterable, Callable, Mapping
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -189,20 +189,28 @@ class SignedUpload:
 class UrlSigner:
     """HMAC-SHA256 signatures for proctor's own blob URLs."""
 
-    def __init__(self, secret: bytes, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, secret: bytes, *, previous: Sequence[bytes] = (), clock: Callable[[], float] = time.time
+    ) -> None:
         if not secret:
             raise ValueError("a non-empty secret is needed to sign blob URLs")
-        # A purpose-bound subkey: the same secret also encrypts stored credentials.
-        self._key = hmac.new(secret, b"proctor.blob-url.v1", hashlib.sha256).digest()
+        self._key = self._subkey(secret)
+        # Keys being rotated out still verify the links they signed, until those expire.
+        self._previous = [self._subkey(old) for old in previous if old and old != secret]
         self._clock = clock
+
+    @staticmethod
+    def _subkey(secret: bytes) -> bytes:
+        # A purpose-bound subkey: the same secret also encrypts stored credentials.
+        return hmac.new(secret, b"proctor.blob-url.v1", hashlib.sha256).digest()
 
     def now(self) -> int:
         return int(self._clock())
 
-    def _sign(self, *fields: str) -> str:
+    def _sign(self, *fields: str, key: bytes | None = None) -> str:
         # A JSON list is an unambiguous encoding: no field can smuggle in a separator.
         message = json.dumps(fields, separators=(",", ":")).encode()
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        return hmac.new(key or self._key, message, hashlib.sha256).hexdigest()
 
     def get_params(self, key: str, *, expires: int, filename: str | None) -> dict[str, str]:
         """Query parameters of a signed download URL."""
@@ -221,22 +229,26 @@ class UrlSigner:
         """Check a download URL's signature and expiry; return the signed filename, if any."""
         expires = _signed_int(params, "expires")
         filename = params.get("fn") or ""
-        self._check(params.get("sig"), self._sign("GET", key, str(expires), filename), expires)
+        self._check(params.get("sig"), ("GET", key, str(expires), filename), expires)
         return filename or None
 
     def verify_put(self, key: str, params: Mapping[str, str]) -> SignedUpload:
         """Check an upload URL's signature and expiry; return what it allows."""
         expires, length = _signed_int(params, "expires"), _signed_int(params, "max")
         content_type = params.get("ct") or ""
-        expected = self._sign("PUT", key, str(expires), str(length), content_type)
-        self._check(params.get("sig"), expected, expires)
+        self._check(params.get("sig"), ("PUT", key, str(expires), str(length), content_type), expires)
         return SignedUpload(length=length, content_type=content_type)
 
-    def _check(self, given: str | None, expected: str, expires: int) -> None:
+    def _check(self, given: str | None, fields: tuple[str, ...], expires: int) -> None:
         # The signature first: an expiry the signer never issued is a forgery, not a stale link.
         if not given or not _HEX_SIGNATURE.fullmatch(given):
             raise _invalid_signature()
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        # Every key of the ring is tried (no early exit): the time taken says nothing about which matched.
+        matches = [
+            hmac.compare_digest(given.encode(), self._sign(*fields, key=k).encode())
+            for k in (self._key, *self._previous)
+        ]
+        if not any(matches):
             raise _invalid_signature()
         if self.now() > expires:
             raise Forbidden("This link has expired", code="URL_EXPIRED")
@@ -335,9 +347,10 @@ class LocalBlobStore(_ContentAddressed):
         *,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         clock: Callable[[], float] = time.time,
+        previous_secrets: Sequence[bytes] = (),
     ) -> None:
         self.root = Path(root)
-        self.signer = UrlSigner(secret, clock=clock)
+        self.signer = UrlSigner(secret, previous=previous_secrets, clock=clock)
         self.max_upload_bytes = max_upload_bytes
 
     def path_for(self, key: str) -> Path:
@@ -643,7 +656,8 @@ def create_blob_store(settings: Settings) -> BlobStore:
     if not url or scheme == "file":
         root = _file_url_path(url) if url else (settings.data_dir / "blobs").resolve()
         secret = settings.effective_secret_key.encode()
-        return LocalBlobStore(root, secret, max_upload_bytes=limit)
+        previous = [k.encode() for k in settings.previous_secret_keys]
+        return LocalBlobStore(root, secret, max_upload_bytes=limit, previous_secrets=previous)
     if scheme == "s3":
         bucket, _, prefix = rest.partition("/")
         if not bucket:

@@ -8,7 +8,6 @@ after the commit.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -29,6 +28,7 @@ from proctor.core.evaluations import statements as st
 from proctor.core.evaluations.aggregation import Contender, aggregate, dethrones
 from proctor.core.identity import service as identity_service
 from proctor.core.suites import service as suite_service
+from proctor.core.suites.documents import load_suite_json
 from proctor.errors import BadRequest, Conflict, NotFound, Unavailable, ValidationFailed
 from proctor.models import (
     Agent,
@@ -44,6 +44,7 @@ from proctor.models import (
     ValidatorState,
     WorkItem,
 )
+from proctor.storage.blobs import validate_key
 from proctor.storage.sql import SessionTx
 
 RUNS = st.RUNS
@@ -954,22 +955,27 @@ class SuiteState:
 
 def _blob_key(uri: str) -> str:
     """A suite document in proctor's blob store: `s3://bucket/key`, `blob://key` or a bare key."""
+    key = uri
     for scheme in ("s3://", "blob://"):
         if uri.startswith(scheme):
             rest = uri[len(scheme) :]
-            return rest.split("/", 1)[1] if scheme == "s3://" and "/" in rest else rest
-    if "://" in uri or uri.startswith("/") or ".." in uri.split("/"):
-        raise ValidationFailed("problem_suite_uri must name a key in proctor's blob store (s3://bucket/key)")
-    return uri
+            key = rest.split("/", 1)[1] if scheme == "s3://" and "/" in rest else rest
+            break
+    else:
+        if "://" in uri:
+            key = ""
+    try:
+        return validate_key(key)  # the blob store's own rule: no "..", no absolute path, safe characters
+    except ValueError as exc:
+        raise ValidationFailed(
+            f"problem_suite_uri must name a key in proctor's blob store (s3://bucket/key): {exc}"
+        ) from None
 
 
 async def create_suite(core: Core, *, actor: Actor, problem_suite_uri: str, now: datetime) -> SuiteState:
     """Import a suite document from the blob store as a new (inactive) suite version."""
     data = await core.blobs.get(_blob_key(problem_suite_uri.strip()))
-    try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValidationFailed(f"the suite document is not UTF-8 JSON: {exc}") from None
+    document = load_suite_json(data)
     async with _unit(core) as session:
         result = await suite_service.import_suite(session, document=document)
         suite = result.suite

@@ -5,6 +5,10 @@ AES-256-GCM under a key derived from `PROCTOR_SECRET_KEY` with HKDF-SHA256. Each
 (hotkey, provider) it belongs to, so a row copied onto another miner or provider does not decrypt.
 `key_id` is a short fingerprint of the derived key: a changed secret key is reported as such instead of
 as a corrupt row. No message here ever contains a plaintext.
+
+Rotation: the cipher holds a keyring, `PROCTOR_SECRET_KEY` (encrypts) and `PROCTOR_PREVIOUS_SECRET_KEYS`
+(decrypt only). Each row names its key by `key_id`, so a row written under any key of the ring reads
+back, and `proctor admin secret-key rotate` re-encrypts the rows whose key is not the current one.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -41,7 +46,8 @@ class CredentialKeyMismatch(CredentialUndecryptable):
     code = "CREDENTIAL_KEY_MISMATCH"
     default_message = (
         "A stored inference credential was encrypted under a different PROCTOR_SECRET_KEY; "
-        "restore that key or ask the miner to connect the provider again"
+        "restore that key (as PROCTOR_SECRET_KEY or in PROCTOR_PREVIOUS_SECRET_KEYS) or ask the miner to "
+        "connect the provider again"
     )
 
 
@@ -64,19 +70,29 @@ def associated_data(*, hotkey: str, provider: str) -> bytes:
 
 
 class CredentialCipher:
-    """Encrypts and decrypts credentials under one secret key."""
+    """Encrypts under the current secret key; decrypts under it or any previous key of the ring."""
 
-    def __init__(self, secret_key: str) -> None:
+    def __init__(self, secret_key: str, previous: Sequence[str] = ()) -> None:
         key = derive_key(secret_key)
         self._aead = AESGCM(key)
         self.key_id = key_fingerprint(key)
+        self._ring = {self.key_id: self._aead}
+        for old in previous:
+            if old and old != secret_key:
+                derived = derive_key(old)
+                self._ring.setdefault(key_fingerprint(derived), AESGCM(derived))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CredentialCipher:
-        return cls(settings.effective_secret_key)
+        return cls(settings.effective_secret_key, settings.previous_secret_keys)
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """The current key's id first, then the previous keys' ids."""
+        return tuple(self._ring)
 
     def __repr__(self) -> str:
-        return f"CredentialCipher(key_id={self.key_id!r})"
+        return f"CredentialCipher(key_id={self.key_id!r}, previous={len(self._ring) - 1})"
 
     def encrypt(self, plaintext: str, *, hotkey: str, provider: str) -> tuple[bytes, str]:
         """Return (nonce ‖ ciphertext ‖ tag, key_id) for a credential."""
@@ -88,17 +104,19 @@ class CredentialCipher:
 
     def decrypt(self, ciphertext: bytes, key_id: str, *, hotkey: str, provider: str) -> str:
         """The credential, or `CredentialUndecryptable` (wrong key, wrong owner, or tampered row)."""
-        if not hmac.compare_digest(key_id, self.key_id):
+        aead = next((a for kid, a in self._ring.items() if hmac.compare_digest(key_id, kid)), None)
+        if aead is None:
             raise CredentialKeyMismatch(
                 f"stored credential for provider {provider!r} has key id {key_id!r}, "
-                f"the current secret key has {self.key_id!r}: " + CredentialKeyMismatch.default_message
+                f"the secret keys configured have {list(self._ring)!r}: "
+                + CredentialKeyMismatch.default_message
             )
         data = bytes(ciphertext)
         if len(data) <= NONCE_BYTES:
             raise CredentialUndecryptable(f"stored credential for provider {provider!r} is truncated")
         aad = associated_data(hotkey=hotkey, provider=provider)
         try:
-            plaintext = self._aead.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], aad)
+            plaintext = aead.decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], aad)
         except InvalidTag:
             raise CredentialUndecryptable(
                 f"stored credential for provider {provider!r} failed authentication: it was altered "

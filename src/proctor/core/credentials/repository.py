@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -83,6 +83,21 @@ class CredentialRepository:
             .values(ciphertext=ciphertext, key_id=key_id, updated_at=now)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def page_not_under(
+        self, key_id: str, *, after: tuple[str, str] | None, limit: int
+    ) -> Sequence[InferenceCredential]:
+        """The next `limit` credentials (by hotkey, provider) encrypted under another key than `key_id`."""
+        query = select(InferenceCredential).where(InferenceCredential.key_id != key_id)
+        if after is not None:
+            query = query.where(tuple_(InferenceCredential.hotkey, InferenceCredential.provider) > after)
+        query = query.order_by(InferenceCredential.hotkey, InferenceCredential.provider).limit(limit)
+        return (await self.session.scalars(query.execution_options(populate_existing=True))).all()
+
+    async def count_by_key(self) -> dict[str, int]:
+        """How many credentials each key id encrypts."""
+        query = select(InferenceCredential.key_id, func.count()).group_by(InferenceCredential.key_id)
+        return {key_id: int(n) for key_id, n in (await self.session.execute(query)).all()}
 
     async def delete(self, hotkey: str, provider: str) -> bool:
         result = await self.session.execute(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from proctor.config import Settings
-from proctor.core.credentials.crypto import CredentialCipher
+from proctor.core.credentials.crypto import CredentialCipher, CredentialUndecryptable
 from proctor.core.credentials.providers import (
     InferenceGrant,
     ProviderAdapter,
@@ -222,3 +223,93 @@ async def _pick_credential(repo: CredentialRepository, hotkey: str) -> Inference
     if not candidates:
         return None
     return candidates[0]
+
+
+# --- secret key rotation ----------------------------------------------------------------------------
+
+
+@dataclass
+class RotationReport:
+    """What a rotation did. Counts and key ids only: never a credential."""
+
+    key_id: str  # the current key's id, which every row should end under
+    reencrypted: int = 0
+    changed_meanwhile: int = 0  # rewritten by a request during the pass (under the current key); re-read
+    undecryptable: dict[str, int] = dataclasses.field(default_factory=dict)  # key id → rows no key opens
+    by_key: dict[str, int] = dataclasses.field(default_factory=dict)  # rows per key id afterwards
+
+    @property
+    def remaining(self) -> int:
+        """Rows still not under the current key."""
+        return sum(n for key_id, n in self.by_key.items() if key_id != self.key_id)
+
+
+async def rotate_secret_key(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    cipher: CredentialCipher,
+    batch_size: int = 200,
+    max_passes: int = 3,
+) -> RotationReport:
+    """Re-encrypt every stored credential that is not under the cipher's current key.
+
+    Each batch is one short transaction; each row is replaced by compare-and-set on its ciphertext, so a
+    credential a miner reconnects (or a provider rotates) meanwhile keeps its newer value. Rows already
+    under the current key are never touched: running it again, or after an interruption, only does what
+    is left. The server keeps serving throughout, as long as its keyring (PROCTOR_SECRET_KEY plus
+    PROCTOR_PREVIOUS_SECRET_KEYS) opens both the old and the new rows.
+    """
+    report = RotationReport(key_id=cipher.key_id)
+    for _ in range(max_passes):
+        before = report.reencrypted
+        unreadable: dict[str, int] = {}
+        after: tuple[str, str] | None = None
+        while True:
+            async with unit_of_work(sessionmaker) as session:
+                repo = CredentialRepository(session)
+                rows = await repo.page_not_under(cipher.key_id, after=after, limit=batch_size)
+                for row in rows:
+                    await _reencrypt(repo, row, cipher, report, unreadable)
+            if len(rows) < batch_size:
+                break
+            after = (rows[-1].hotkey, rows[-1].provider)
+        report.undecryptable = unreadable
+        if report.reencrypted == before:
+            break  # a pass with nothing left to do
+    async with sessionmaker() as session:
+        report.by_key = await CredentialRepository(session).count_by_key()
+    log.info(
+        "secret key rotation",
+        key_id=report.key_id,
+        reencrypted=report.reencrypted,
+        remaining=report.remaining,
+        undecryptable=sum(report.undecryptable.values()),
+    )
+    return report
+
+
+async def _reencrypt(
+    repo: CredentialRepository,
+    row: InferenceCredential,
+    cipher: CredentialCipher,
+    report: RotationReport,
+    unreadable: dict[str, int],
+) -> None:
+    try:
+        secret = cipher.decrypt(row.ciphertext, row.key_id, hotkey=row.hotkey, provider=row.provider)
+    except CredentialUndecryptable:
+        unreadable[row.key_id] = unreadable.get(row.key_id, 0) + 1
+        return
+    ciphertext, key_id = cipher.encrypt(secret, hotkey=row.hotkey, provider=row.provider)
+    replaced = await repo.replace_ciphertext_if(
+        hotkey=row.hotkey,
+        provider=row.provider,
+        expected=row.ciphertext,
+        ciphertext=ciphertext,
+        key_id=key_id,
+        now=row.updated_at,  # re-encryption is not an update: the default-provider fallback orders by it
+    )
+    if replaced:
+        report.reencrypted += 1
+    else:
+        report.changed_meanwhile += 1

@@ -9,6 +9,7 @@ nothing.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -237,14 +238,23 @@ async def _store_version(
     return agent, version
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _storable(text: str) -> str:
+    """A refused name or message as the event log keeps it: control characters (NUL, which PostgreSQL
+    cannot store, among them) become U+FFFD."""
+    return _CONTROL.sub("\ufffd", text)
+
+
 def _event(
     candidate: Candidate, rejection: Rejection | None, version: AgentVersion | None, now: datetime
 ) -> SubmissionEvent:
     return SubmissionEvent(
         hotkey=candidate.hotkey,
-        agent_name=candidate.clean_name[:100] or None,
+        agent_name=_storable(candidate.clean_name[:100]) or None,
         outcome=rejection.code if rejection else "ACCEPTED",
-        detail=rejection.message[:2000] if rejection else "",
+        detail=_storable(rejection.message[:2000]) if rejection else "",
         code_sha256=candidate.sha256,
         agent_version_id=version.id if version else None,
         created_at=now,

@@ -22,7 +22,7 @@ from proctor.errors import SuiteNotFound, ValidationFailed
 from proctor.models import WaitlistSignup
 
 EMAIL_RE = re.compile(
-    r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$"
+    r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9-]{1,63})+$"
 )
 SOURCE_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 

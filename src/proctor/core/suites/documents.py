@@ -52,6 +52,24 @@ class ParsedSuite:
     content_sha256: str
 
 
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def load_suite_json(data: bytes | str) -> Any:
+    """A suite file's JSON, strictly: UTF-8, no NaN/Infinity (canonical ids and PostgreSQL's jsonb need
+    real JSON), and no nesting deep enough to exhaust the parser's stack (ValidationFailed)."""
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        return json.loads(text, parse_constant=_not_a_number)
+    except UnicodeDecodeError:
+        raise ValidationFailed("the suite document is not UTF-8") from None
+    except RecursionError:
+        raise ValidationFailed("the suite document is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError included
+        raise ValidationFailed(f"the suite document is not valid JSON: {exc}") from None
+
+
 def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
