@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import json
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
