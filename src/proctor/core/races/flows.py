@@ -30,6 +30,7 @@ from proctor.errors import BadRequest, Conflict, Forbidden, NotFound
 from proctor.models import (
     Agent,
     AgentVersion,
+    EvaluationRun,
     HotkeyBan,
     Race,
     RaceElimination,
@@ -436,6 +437,64 @@ async def history(core: Core, *, suite_id: int | None, limit: int, offset: int) 
             .offset(offset)
         )
         return total, [await _view(session, r, with_qualifiers=False) for r in races]
+
+
+def finishers(view: RaceView | None, *, q: str | None = None) -> list[QualifierView]:
+    """A race's qualifiers with a race score, in race order; `q` matches agent names (substring) or
+    hotkeys (prefix), case-insensitive (the leaderboard's `score_type=race`)."""
+    found = [r for r in (view.qualifiers if view else []) if r.row.race_score is not None]
+    needle = (q or "").strip().lower()
+    if needle:
+        found = [
+            r
+            for r in found
+            if needle in r.agent.name.lower() or r.row.miner_hotkey.lower().startswith(needle)
+        ]
+    return found
+
+
+async def race_runs(session: AsyncSession, *, view: RaceView) -> dict[uuid.UUID, list[EvaluationRun]]:
+    """The race's runs per qualifying version, oldest claim first (through the version index: a race's
+    field is a handful of versions)."""
+    ids = [q.version.id for q in view.qualifiers]
+    if not ids:
+        return {}
+    runs = await session.scalars(
+        select(EvaluationRun)
+        .where(EvaluationRun.agent_version_id.in_(ids), EvaluationRun.race_id == view.race.id)
+        .order_by(EvaluationRun.claimed_at, EvaluationRun.id)
+    )
+    grouped: dict[uuid.UUID, list[EvaluationRun]] = {}
+    for run in runs:
+        grouped.setdefault(run.agent_version_id, []).append(run)
+    return grouped
+
+
+@dataclass(frozen=True)
+class VersionEntry:
+    """One race a version was in: the race and its qualifier row."""
+
+    race: Race
+    row: RaceQualifier
+
+
+async def entries_of(session: AsyncSession, *, version_id: uuid.UUID) -> list[VersionEntry]:
+    """Every race a version was in, newest first."""
+    rows = await session.execute(
+        select(Race, RaceQualifier)
+        .join(RaceQualifier, RaceQualifier.race_id == Race.id)
+        .where(RaceQualifier.agent_version_id == version_id)
+        .order_by(Race.number.desc())
+    )
+    return [VersionEntry(race, row) for race, row in rows.all()]
+
+
+async def has_completed(session: AsyncSession, *, suite_id: int) -> bool:
+    """Whether the suite has a completed race (the leaderboard's race scores exist)."""
+    found = await session.scalar(
+        select(Race.id).where(Race.suite_id == suite_id, Race.status == "RACE_COMPLETE").limit(1)
+    )
+    return found is not None
 
 
 @dataclass(frozen=True)
