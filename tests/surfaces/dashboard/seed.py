@@ -67,6 +67,14 @@ async def make_eligible(world: World, count: int) -> list[str]:
     return list(reversed(ids))
 
 
+def race_bank(count: int) -> list[dict[str, object]]:
+    """Race-only problems (distinct from the suite's public ones)."""
+    problems = oro_problems(count)
+    for p in problems:
+        p["query"] = f"RACE ONLY {p['query']}"
+    return problems
+
+
 async def run_race(world: World, scores: dict[str, float]) -> str:
     """Close qualifying and run the field to completion, each qualifier (by version id) scoring as
     given. Returns the race id."""
@@ -113,11 +121,8 @@ async def seed(
         top_miner = miner_key(eligible - 1)  # the best score: the top agent's miner takes the epoch
         raced, race_problems = [], []
         if with_races:
-            bank_problems = oro_problems(3)
-            for p in bank_problems:
-                p["query"] = f"RACE ONLY {p['query']}"
             async with unit_of_work(world.sessionmaker) as session:
-                await bank.import_bank(session, suite_id=world.suite_id, document=bank_problems)
+                await bank.import_bank(session, suite_id=world.suite_id, document=race_bank(3))
                 race_problems = [
                     str(p.problem_id) for p in await bank.problems(session, suite_id=world.suite_id)
                 ]

@@ -82,7 +82,7 @@ def ended_events(ended: Sequence[EndedRun]) -> list[tuple[str, tuple[str, ...], 
         data = {"run_id": str(run.run_id), "version_id": str(run.version_id), "status": run.status}
         topics = _version_topics(run.version_id, "validators", "queue", race_id=run.race_id)
         events.append(("run.finished", topics, data))
-        if run.version_state == "ELIGIBLE":
+        if run.version_state == "ELIGIBLE" and run.race_id is None:  # a race run never changes the state
             events.append(
                 (
                     "version.eligible",
