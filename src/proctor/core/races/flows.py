@@ -436,7 +436,38 @@ async def history(core: Core, *, suite_id: int | None, limit: int, offset: int) 
             .limit(limit)
             .offset(offset)
         )
-        return total, [await _view(session, r, with_qualifiers=False) for r in races]
+        return total, await _summaries(session, list(races))
+
+
+async def _summaries(session: AsyncSession, races: Sequence[Race]) -> list[RaceView]:
+    """Races without their fields (qualifier count and winner name only): two queries for a page."""
+    ids = [r.id for r in races]
+    if not ids:
+        return []
+    counted = await session.execute(
+        select(RaceQualifier.race_id, func.count())
+        .where(RaceQualifier.race_id.in_(ids))
+        .group_by(RaceQualifier.race_id)
+    )
+    counts = {race_id: int(n) for race_id, n in counted.all()}
+    winners = [r.winner_agent_version_id for r in races if r.winner_agent_version_id is not None]
+    names: dict[uuid.UUID, str] = {}
+    if winners:
+        named = await session.execute(
+            select(AgentVersion.id, Agent.name)
+            .join(Agent, Agent.id == AgentVersion.agent_id)
+            .where(AgentVersion.id.in_(winners))
+        )
+        names = {version_id: name for version_id, name in named.all()}
+    return [
+        RaceView(
+            r,
+            names.get(r.winner_agent_version_id) if r.winner_agent_version_id else None,
+            counts.get(r.id, 0),
+            [],
+        )
+        for r in races
+    ]
 
 
 def finishers(view: RaceView | None, *, q: str | None = None) -> list[QualifierView]:
