@@ -217,6 +217,9 @@ async def agent(core: Core, *, version_id: uuid.UUID, now: datetime, phase: str 
 # --- races ---------------------------------------------------------------------------------------------
 
 
+FINISHED_RACE_STATUSES = ("RACE_COMPLETE", "CANCELLED")
+
+
 @dataclass(frozen=True)
 class RacePage:
     """A race (the current one, or one by id) with each qualifier's race runs: live race scores."""
@@ -231,13 +234,21 @@ class RacePage:
 
 async def race(core: Core, *, race_id: uuid.UUID | None) -> RacePage | None:
     """A race by id (404 RACE_NOT_FOUND), or with None the current one (None when there never was one),
-    read through the JSON API's race reads, plus its runs."""
-    view = await (races.detail(core, race_id=race_id) if race_id is not None else races.current(core))
-    if view is None:
-        return None
+    read through the JSON API's race reads, plus its runs. A finished race never changes, so its page
+    is kept for a while (a race page is what a subnet's users open all at once when a race ends)."""
+    cache = _cached(core, "dashboard.finished_races", CHARTS_TTL_SECONDS)
+    if race_id is not None and (kept := cache.get(race_id)) is not None:
+        return kept  # type: ignore[no-any-return]
     async with core.sessionmaker() as session:
-        runs = await races.race_runs(session, view=view)
-    return RacePage(view, runs)
+        view = await (
+            races.detail_in(session, race_id=race_id) if race_id is not None else races.current_in(session)
+        )
+        if view is None:
+            return None
+        page = RacePage(view, await races.race_runs(session, view=view))
+    if view.race.status in FINISHED_RACE_STATUSES:
+        cache.put(view.race.id, page)
+    return page
 
 
 async def race_history(core: Core, *, limit: int, offset: int) -> tuple[int, list[races.RaceView]]:

@@ -401,25 +401,33 @@ async def _view(session: AsyncSession, race: Race, *, with_qualifiers: bool) -> 
 async def current(core: Core, *, suite_id: int | None = None) -> RaceView | None:
     """The active suite's race in progress, else its latest race; None when it never raced."""
     async with core.sessionmaker() as session:
-        try:
-            suite_id = await _active_suite_id(session, suite_id)
-        except NotFound:
-            return None
-        race = await session.scalar(
-            select(Race)
-            .where(Race.suite_id == suite_id)
-            .order_by(Race.status.in_(OPEN_RACE_STATUSES).desc(), Race.number.desc())
-            .limit(1)
-        )
-        return await _view(session, race, with_qualifiers=True) if race is not None else None
+        return await current_in(session, suite_id=suite_id)
+
+
+async def current_in(session: AsyncSession, *, suite_id: int | None = None) -> RaceView | None:
+    try:
+        suite_id = await _active_suite_id(session, suite_id)
+    except NotFound:
+        return None
+    race = await session.scalar(
+        select(Race)
+        .where(Race.suite_id == suite_id)
+        .order_by(Race.status.in_(OPEN_RACE_STATUSES).desc(), Race.number.desc())
+        .limit(1)
+    )
+    return await _view(session, race, with_qualifiers=True) if race is not None else None
 
 
 async def detail(core: Core, *, race_id: uuid.UUID) -> RaceView:
     async with core.sessionmaker() as session:
-        race = await session.get(Race, race_id)
-        if race is None:
-            raise RaceNotFound()
-        return await _view(session, race, with_qualifiers=True)
+        return await detail_in(session, race_id=race_id)
+
+
+async def detail_in(session: AsyncSession, *, race_id: uuid.UUID) -> RaceView:
+    race = await session.get(Race, race_id)
+    if race is None:
+        raise RaceNotFound()
+    return await _view(session, race, with_qualifiers=True)
 
 
 async def history(core: Core, *, suite_id: int | None, limit: int, offset: int) -> tuple[int, list[RaceView]]:
