@@ -83,3 +83,48 @@ async def test_a_slow_viewer_gets_one_resync_and_holds_nobody_up(world: World) -
     slow.close()
     fast.close()
     assert not hub.subscribers
+
+
+async def test_feed_reports_race_steps(database_url: str, tmp_path: Path) -> None:
+    """Qualifying closed, a RACE run claimed and finished (with the race's topic), the race complete,
+    the next race opened: each becomes an event on the next poll."""
+    from proctor.core.races import bank
+    from proctor.core.races import flows as races
+    from proctor.storage.db import unit_of_work
+    from tests.surfaces.dashboard.seed import RACE_SETTINGS, make_eligible, race_bank
+
+    worlds = make_world(database_url, tmp_path, eval_required_successes=1, top_margin=0.0, **RACE_SETTINGS)
+    async with contextlib.aclosing(worlds):
+        world = await anext(worlds)
+        core = world.core
+        await make_eligible(world, 2)
+        async with unit_of_work(world.sessionmaker) as session:
+            await bank.import_bank(session, suite_id=world.suite_id, document=race_bank(2))
+        feed = Feed()
+        assert await feed.poll(core) == []
+        race = await races.open_race(core, now=utcnow())
+        opened = await feed.poll(core)
+        assert kinds(opened) == ["race.opened"] and opened[0][1] == ("races", f"race:{race.id}")
+        await races.close_qualifying(core, now=utcnow())
+        assert kinds(await feed.poll(core)) == ["race.started", "queue.changed"]
+        for i in range(2):
+            claim = await flows.claim_work(core, validator=VALIDATOR, report=None, now=utcnow(), base_url="t")
+            assert claim is not None and claim.run.race_id == race.id
+            claimed = await feed.poll(core)
+            assert kinds(claimed) == ["run.claimed"] and f"race:{race.id}" in claimed[0][1]
+            await flows.complete_run(
+                core,
+                run_id=claim.run.id,
+                validator=VALIDATOR,
+                status="SUCCESS",
+                score=0.5 + i / 10,
+                failure_reason=None,
+                details={},
+                now=utcnow(),
+            )
+            finished = await feed.poll(core)
+            assert kinds(finished)[0] == "run.finished" and f"race:{race.id}" in finished[0][1]
+        # The second run closed the last item: the race completed in the same poll.
+        assert kinds(finished) == ["run.finished", "race.completed", "queue.changed"]
+        assert "leaderboard" in finished[1][1] and finished[1][2]["race_number"] == 1
+        assert await feed.poll(core) == []

@@ -1,11 +1,13 @@
 """Live dashboard events: one change feed per process, fanned out to every open page.
 
 Where the events come from: a run claimed, progress written, a run finished, a version eligible, work
-queued, an epoch published all land in the database, which every replica shares. While at least one
-viewer is connected, a replica's hub polls a handful of indexed reads (the active runs with their
-newest result write, the open-queue stamp, the newest epoch) every `interval` seconds and turns the
-differences into events. Cost is one poll per replica per interval however many viewers there are,
-and a change made through any replica reaches the viewers of every replica, with no broker to run.
+queued, an epoch published, a race opened, its qualifying closed, its race completed all land in the
+database, which every replica shares. While at least one viewer is connected, a replica's hub polls a
+handful of indexed reads (the active runs with their newest result write, the open-queue stamp, the
+newest epoch, the open races) every `interval` seconds and turns the differences into events. A RACE
+run's events also carry its race's topic, so an open race page follows its runs. Cost is one poll per
+replica per interval however many viewers there are, and a change made through any replica reaches the
+viewers of every replica, with no broker to run.
 
 Fan-out: each viewer has a bounded queue. A viewer that stops reading (a stalled tab, a slow link)
 only fills its own queue; when it is full its backlog is replaced by one `resync` event (the page
@@ -26,7 +28,7 @@ import structlog
 
 from proctor.core.context import Core
 from proctor.core.dashboard import repository
-from proctor.core.dashboard.repository import ActiveRun, EndedRun
+from proctor.core.dashboard.repository import ActiveRun, EndedRun, RaceState
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +39,8 @@ QUEUE_SIZE = 64
 @dataclass(frozen=True)
 class Event:
     id: int
-    # run.claimed | run.progress | run.finished | version.eligible | queue.changed | epoch.published | resync
+    # run.claimed | run.progress | run.finished | version.eligible | queue.changed | epoch.published
+    # | race.opened | race.started | race.completed | race.cancelled | resync
     kind: str
     topics: tuple[str, ...]
     data: dict[str, Any] = field(default_factory=dict)
@@ -46,12 +49,9 @@ class Event:
         return {"id": self.id, "kind": self.kind, "topics": list(self.topics), **self.data}
 
 
-def _version_topics(version_id: uuid.UUID, *more: str) -> tuple[str, ...]:
-    return (f"version:{version_id}", "runs", *more)
-
-
-def _state(run: ActiveRun) -> tuple[Any, ...]:
-    return run.status, run.progress_done, run.results_at
+def _version_topics(version_id: uuid.UUID, *more: str, race_id: uuid.UUID | None = None) -> tuple[str, ...]:
+    race = (f"race:{race_id}",) if race_id is not None else ()
+    return (f"version:{version_id}", "runs", *race, *more)
 
 
 def diff_active(
@@ -63,14 +63,16 @@ def diff_active(
         data = {"run_id": str(run_id), "version_id": str(run.version_id), "validator": run.validator}
         old = before.get(run_id)
         if old is None:
-            events.append(("run.claimed", _version_topics(run.version_id, "validators", "queue"), data))
+            topics = _version_topics(run.version_id, "validators", "queue", race_id=run.race_id)
+            events.append(("run.claimed", topics, data))
         elif (old.status, old.progress_done, old.results_at) != (
             run.status,
             run.progress_done,
             run.results_at,
         ):
             progress = {"progress_done": run.progress_done, "status": run.status}
-            events.append(("run.progress", _version_topics(run.version_id), {**data, **progress}))
+            topics = _version_topics(run.version_id, race_id=run.race_id)
+            events.append(("run.progress", topics, {**data, **progress}))
     return events, [run_id for run_id in before if run_id not in after]
 
 
@@ -78,8 +80,9 @@ def ended_events(ended: Sequence[EndedRun]) -> list[tuple[str, tuple[str, ...], 
     events: list[tuple[str, tuple[str, ...], dict[str, Any]]] = []
     for run in ended:
         data = {"run_id": str(run.run_id), "version_id": str(run.version_id), "status": run.status}
-        events.append(("run.finished", _version_topics(run.version_id, "validators", "queue"), data))
-        if run.version_state == "ELIGIBLE":
+        topics = _version_topics(run.version_id, "validators", "queue", race_id=run.race_id)
+        events.append(("run.finished", topics, data))
+        if run.version_state == "ELIGIBLE" and run.race_id is None:  # a race run never changes the state
             events.append(
                 (
                     "version.eligible",
@@ -90,6 +93,35 @@ def ended_events(ended: Sequence[EndedRun]) -> list[tuple[str, tuple[str, ...], 
     return events
 
 
+def _race_topics(race: RaceState, *more: str) -> tuple[str, ...]:
+    return ("races", f"race:{race.race_id}", *more)
+
+
+def diff_races(
+    before: dict[uuid.UUID, RaceState], after: dict[uuid.UUID, RaceState]
+) -> tuple[list[tuple[str, tuple[str, ...], dict[str, Any]]], list[uuid.UUID]]:
+    """Events for races opened or started between two snapshots of the open races, and the ids of
+    races that left (completed or cancelled since)."""
+    events: list[tuple[str, tuple[str, ...], dict[str, Any]]] = []
+    for race_id, race in after.items():
+        data = {"race_id": str(race_id), "race_number": race.number, "status": race.status}
+        old = before.get(race_id)
+        if old is None and race.status == "QUALIFYING_OPEN":
+            events.append(("race.opened", _race_topics(race), data))
+        elif race.status == "RACE_RUNNING" and (old is None or old.status != "RACE_RUNNING"):
+            events.append(("race.started", _race_topics(race, "queue"), data))  # qualifying closed
+    return events, [race_id for race_id in before if race_id not in after]
+
+
+def left_races(races: Sequence[RaceState]) -> list[tuple[str, tuple[str, ...], dict[str, Any]]]:
+    events: list[tuple[str, tuple[str, ...], dict[str, Any]]] = []
+    for race in races:
+        data = {"race_id": str(race.race_id), "race_number": race.number, "status": race.status}
+        kind = "race.completed" if race.status == "RACE_COMPLETE" else "race.cancelled"
+        events.append((kind, _race_topics(race, "leaderboard"), data))  # a race can crown a new top
+    return events
+
+
 class Feed:
     """The last snapshot of what the dashboard watches; `poll` reads the next and returns the changes."""
 
@@ -97,22 +129,26 @@ class Feed:
         self.active: dict[uuid.UUID, ActiveRun] | None = None
         self.queue: tuple[Any, ...] | None = None
         self.epoch: int | None = None
+        self.races: dict[uuid.UUID, RaceState] = {}
 
     async def poll(self, core: Core) -> list[tuple[str, tuple[str, ...], dict[str, Any]]]:
         async with core.sessionmaker() as session:
             active = {run.run_id: run for run in await repository.active_runs(session)}
             queue = await repository.queue_stamp(session)
             epoch = await repository.latest_epoch(session)
+            races = {race.race_id: race for race in await repository.open_races(session)}
             if self.active is None:  # the first poll only sets the baseline
-                self.active, self.queue, self.epoch = active, queue, epoch
+                self.active, self.queue, self.epoch, self.races = active, queue, epoch, races
                 return []
             events, left = diff_active(self.active, active)
             events += ended_events(await repository.ended_runs(session, left))
+            race_events, gone = diff_races(self.races, races)
+            events += race_events + left_races(await repository.race_states(session, gone))
         if queue != self.queue:
             events.append(("queue.changed", ("queue", "runs"), {}))
         if epoch != self.epoch:
             events.append(("epoch.published", ("rewards",), {"epoch": epoch}))
-        self.active, self.queue, self.epoch = active, queue, epoch
+        self.active, self.queue, self.epoch, self.races = active, queue, epoch, races
         return events
 
 

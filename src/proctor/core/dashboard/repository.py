@@ -12,8 +12,17 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from proctor.models import AgentVersion, ComputeJob, EvaluationRun, RewardEpoch, RunProblemResult, WorkItem
+from proctor.models import (
+    AgentVersion,
+    ComputeJob,
+    EvaluationRun,
+    Race,
+    RewardEpoch,
+    RunProblemResult,
+    WorkItem,
+)
 from proctor.models.evaluations import ACTIVE_RUN_STATUSES
+from proctor.models.races import OPEN_RACE_STATUSES
 
 R = EvaluationRun
 
@@ -97,6 +106,7 @@ class ActiveRun:
     status: str
     progress_done: int
     results_at: datetime | None  # newest per-problem write: a score can change without the count
+    race_id: uuid.UUID | None  # a RACE run's race
 
 
 async def active_runs(session: AsyncSession) -> list[ActiveRun]:
@@ -108,9 +118,9 @@ async def active_runs(session: AsyncSession) -> list[ActiveRun]:
         .correlate(R)
         .scalar_subquery()
     )
-    query = select(R.id, R.agent_version_id, R.validator_hotkey, R.status, R.progress_done, newest).where(
-        R.status.in_(ACTIVE_RUN_STATUSES)
-    )
+    query = select(
+        R.id, R.agent_version_id, R.validator_hotkey, R.status, R.progress_done, newest, R.race_id
+    ).where(R.status.in_(ACTIVE_RUN_STATUSES))
     return [ActiveRun(*row) for row in (await session.execute(query)).all()]
 
 
@@ -120,6 +130,7 @@ class EndedRun:
     version_id: uuid.UUID
     status: str
     version_state: str
+    race_id: uuid.UUID | None
 
 
 async def ended_runs(session: AsyncSession, run_ids: Sequence[uuid.UUID]) -> list[EndedRun]:
@@ -127,7 +138,7 @@ async def ended_runs(session: AsyncSession, run_ids: Sequence[uuid.UUID]) -> lis
     if not run_ids:
         return []
     query = (
-        select(R.id, R.agent_version_id, R.status, AgentVersion.state)
+        select(R.id, R.agent_version_id, R.status, AgentVersion.state, R.race_id)
         .join(AgentVersion, AgentVersion.id == R.agent_version_id)
         .where(R.id.in_(run_ids))
     )
@@ -139,6 +150,27 @@ async def queue_stamp(session: AsyncSession) -> tuple[Any, ...]:
     query = select(func.count(), func.max(WorkItem.queued_at)).where(WorkItem.status == "OPEN")
     count, newest = (await session.execute(query)).one()
     return int(count), newest
+
+
+@dataclass(frozen=True)
+class RaceState:
+    race_id: uuid.UUID
+    number: int
+    status: str
+
+
+async def open_races(session: AsyncSession) -> list[RaceState]:
+    """Races in qualifying or running (one per suite at most; through the status index)."""
+    query = select(Race.id, Race.number, Race.status).where(Race.status.in_(OPEN_RACE_STATUSES))
+    return [RaceState(*row) for row in (await session.execute(query)).all()]
+
+
+async def race_states(session: AsyncSession, race_ids: Sequence[uuid.UUID]) -> list[RaceState]:
+    """How races that left the open set stand now (completed or cancelled)."""
+    if not race_ids:
+        return []
+    query = select(Race.id, Race.number, Race.status).where(Race.id.in_(race_ids))
+    return [RaceState(*row) for row in (await session.execute(query)).all()]
 
 
 async def latest_epoch(session: AsyncSession) -> int | None:

@@ -19,6 +19,7 @@ from proctor.core.context import Core
 from proctor.core.dashboard import repository
 from proctor.core.evaluations import artifacts, reads
 from proctor.core.evaluations import top as top_service
+from proctor.core.races import flows as races
 from proctor.core.rewards import service as epoch_service
 from proctor.core.rewards.cache import NodeCache
 from proctor.core.rewards.errors import EpochNotFound
@@ -62,6 +63,18 @@ class Histogram:
 
 
 @dataclass(frozen=True)
+class RaceBoard:
+    """`score_type=race`: a page of the latest completed race's finishers, by race rank."""
+
+    race: races.RaceView | None
+    entries: list[races.QualifierView]
+    total: int
+
+
+SCORE_TYPES = ("qualifying", "race")
+
+
+@dataclass(frozen=True)
 class LeaderboardView:
     suite: Suite | None
     page: board.Page | None
@@ -71,24 +84,46 @@ class LeaderboardView:
     top: top_service.TopView | None
     top_history: list[TopPoint] = field(default_factory=list)
     histogram: Histogram | None = None
+    score_type: str = "qualifying"
+    has_races: bool = False  # a completed race exists: the score-type switch is shown
+    race_board: RaceBoard | None = None
+
+    @property
+    def total(self) -> int:
+        if self.race_board is not None:
+            return self.race_board.total
+        return self.page.total if self.page is not None else 0
 
     @property
     def has_next(self) -> bool:
-        return self.page is not None and self.offset + self.limit < self.page.total
+        return self.offset + self.limit < self.total
 
     @property
     def has_previous(self) -> bool:
         return self.offset > 0
 
 
-async def leaderboard(core: Core, *, q: str, limit: int, offset: int, now: datetime) -> LeaderboardView:
-    """A page of the current suite's leaderboard with the top agent, its history and the score spread."""
+async def leaderboard(
+    core: Core, *, q: str, limit: int, offset: int, now: datetime, score_type: str = "qualifying"
+) -> LeaderboardView:
+    """A page of the current suite's leaderboard (ranked by final score, or by the latest completed
+    race's scores) with the top agent, its history and the score spread."""
     async with core.sessionmaker() as session:
         try:
             suite = await suite_service.current_suite(session)
         except SuiteNotFound:
             return LeaderboardView(None, None, offset, limit, q, None)
-        page = await board.page(session, suite_id=suite.id, limit=limit, offset=offset, q=q or None, now=now)
+        page, race_board = None, None
+        if score_type == "race":  # the same read and filter as the JSON API's `score_type=race`
+            race = await races.latest_complete(session, suite_id=suite.id)
+            found = races.finishers(race, q=q)
+            race_board = RaceBoard(race, found[offset : offset + limit], len(found))
+            has_races = race is not None
+        else:
+            page = await board.page(
+                session, suite_id=suite.id, limit=limit, offset=offset, q=q or None, now=now
+            )
+            has_races = await races.has_completed(session, suite_id=suite.id)
         top = await top_service.current(session, suite_id=suite.id, margin=core.settings.top_margin)
         # Both charts change only with the board, so they are kept per scores generation.
         cache = _cached(core, "dashboard.charts", CHARTS_TTL_SECONDS)
@@ -104,7 +139,9 @@ async def leaderboard(core: Core, *, q: str, limit: int, offset: int, now: datet
             )
             charts = cache.put(key, (list(reversed(history)), Histogram(low, high, counts)))
     history, histogram = charts
-    return LeaderboardView(suite, page, offset, limit, q, top, history, histogram)
+    return LeaderboardView(
+        suite, page, offset, limit, q, top, history, histogram, score_type, has_races, race_board
+    )
 
 
 # --- one agent version ---------------------------------------------------------------------------------
@@ -125,15 +162,21 @@ class MatrixRow:
     cells: list[Cell | None]  # one per column (validator run), None where that run has no result yet
 
 
+PHASES = ("all", "qualifying", "race")
+
+
 @dataclass(frozen=True)
 class AgentView:
     version: AgentVersion
     agent: Agent
     counters: reads.VersionCounters
-    runs: Sequence[EvaluationRun]
-    columns: list[EvaluationRun]  # the runs shown as matrix columns, oldest first
+    runs: Sequence[EvaluationRun]  # the runs of the chosen phase, newest first
+    columns: list[EvaluationRun]  # the QUALIFYING runs shown as matrix columns, oldest first
     matrix: list[MatrixRow]
     code_released: bool
+    races: list[races.VersionEntry] = field(default_factory=list)  # the races it was in, newest first
+    phase: str = "all"  # all | qualifying | race: which runs the runs table lists
+    race_numbers: dict[uuid.UUID, int] = field(default_factory=dict)  # race id → number, for RACE runs
 
 
 def _problem_title(problem: Problem) -> str:
@@ -144,8 +187,9 @@ def _problem_title(problem: Problem) -> str:
     return str(problem.problem_id)[:8]
 
 
-async def agent(core: Core, *, version_id: uuid.UUID, now: datetime) -> AgentView:
-    """An agent version: status, counters, every run and the problem × validator matrix."""
+async def agent(core: Core, *, version_id: uuid.UUID, now: datetime, phase: str = "all") -> AgentView:
+    """An agent version: status, counters, its races, its runs (of one phase or all) and the problem ×
+    validator matrix of its qualifying runs (a race's problems are the hidden bank's: never shown)."""
     async with core.sessionmaker() as session:
         version, owner = await submission_service.get_version(session, version_id=version_id)
         counters = await reads.counters(
@@ -153,16 +197,63 @@ async def agent(core: Core, *, version_id: uuid.UUID, now: datetime) -> AgentVie
         )
         runs = await reads.runs_of(session, version_id=version.id)
         rows = await reads.problem_matrix(session, version=version)
-    columns = sorted(runs, key=lambda r: r.claimed_at)
+        entries = await races.entries_of(session, version_id=version.id)
+    columns = sorted((r for r in runs if r.race_id is None), key=lambda r: r.claimed_at)
     position = {run.id: i for i, run in enumerate(columns)}
     matrix = []
     for row in rows:
         cells: list[Cell | None] = [None] * len(columns)
         for run, result in row.results:
-            cells[position[run.id]] = Cell(run, result.status, result.score, bool(result.logs_s3_key))
+            if run.id in position:
+                cells[position[run.id]] = Cell(run, result.status, result.score, bool(result.logs_s3_key))
         matrix.append(MatrixRow(row.problem.problem_id, _problem_title(row.problem), cells))
     released = version.code_available_at is not None and version.code_available_at <= now
-    return AgentView(version, owner, counters, runs, columns, matrix, released)
+    if phase != "all":
+        runs = [r for r in runs if (r.race_id is None) == (phase == "qualifying")]
+    numbers = {e.race.id: e.race.number for e in entries}
+    return AgentView(version, owner, counters, runs, columns, matrix, released, entries, phase, numbers)
+
+
+# --- races ---------------------------------------------------------------------------------------------
+
+
+FINISHED_RACE_STATUSES = ("RACE_COMPLETE", "CANCELLED")
+
+
+@dataclass(frozen=True)
+class RacePage:
+    """A race (the current one, or one by id) with each qualifier's race runs: live race scores."""
+
+    view: races.RaceView
+    runs: dict[uuid.UUID, list[EvaluationRun]]  # per qualifying version
+
+    @property
+    def finished_runs(self) -> int:
+        return sum(1 for runs in self.runs.values() for r in runs if r.status == "SUCCESS")
+
+
+async def race(core: Core, *, race_id: uuid.UUID | None) -> RacePage | None:
+    """A race by id (404 RACE_NOT_FOUND), or with None the current one (None when there never was one),
+    read through the JSON API's race reads, plus its runs. A finished race never changes, so its page
+    is kept for a while (a race page is what a subnet's users open all at once when a race ends)."""
+    cache = _cached(core, "dashboard.finished_races", CHARTS_TTL_SECONDS)
+    if race_id is not None and (kept := cache.get(race_id)) is not None:
+        return kept  # type: ignore[no-any-return]
+    async with core.sessionmaker() as session:
+        view = await (
+            races.detail_in(session, race_id=race_id) if race_id is not None else races.current_in(session)
+        )
+        if view is None:
+            return None
+        page = RacePage(view, await races.race_runs(session, view=view))
+    if view.race.status in FINISHED_RACE_STATUSES:
+        cache.put(view.race.id, page)
+    return page
+
+
+async def race_history(core: Core, *, limit: int, offset: int) -> tuple[int, list[races.RaceView]]:
+    """Completed and cancelled races, most recent first (the JSON API's history read)."""
+    return await races.history(core, suite_id=None, limit=limit, offset=offset)
 
 
 # --- validators ----------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from proctor.errors import BadRequest, Conflict, Forbidden, NotFound
 from proctor.models import (
     Agent,
     AgentVersion,
+    EvaluationRun,
     HotkeyBan,
     Race,
     RaceElimination,
@@ -511,25 +512,33 @@ async def _view(session: AsyncSession, race: Race, *, with_qualifiers: bool) -> 
 async def current(core: Core, *, suite_id: int | None = None) -> RaceView | None:
     """The active suite's race in progress, else its latest race; None when it never raced."""
     async with core.sessionmaker() as session:
-        try:
-            suite_id = await _active_suite_id(session, suite_id)
-        except NotFound:
-            return None
-        race = await session.scalar(
-            select(Race)
-            .where(Race.suite_id == suite_id)
-            .order_by(Race.status.in_(OPEN_RACE_STATUSES).desc(), Race.number.desc())
-            .limit(1)
-        )
-        return await _view(session, race, with_qualifiers=True) if race is not None else None
+        return await current_in(session, suite_id=suite_id)
+
+
+async def current_in(session: AsyncSession, *, suite_id: int | None = None) -> RaceView | None:
+    try:
+        suite_id = await _active_suite_id(session, suite_id)
+    except NotFound:
+        return None
+    race = await session.scalar(
+        select(Race)
+        .where(Race.suite_id == suite_id)
+        .order_by(Race.status.in_(OPEN_RACE_STATUSES).desc(), Race.number.desc())
+        .limit(1)
+    )
+    return await _view(session, race, with_qualifiers=True) if race is not None else None
 
 
 async def detail(core: Core, *, race_id: uuid.UUID) -> RaceView:
     async with core.sessionmaker() as session:
-        race = await session.get(Race, race_id)
-        if race is None:
-            raise RaceNotFound()
-        return await _view(session, race, with_qualifiers=True)
+        return await detail_in(session, race_id=race_id)
+
+
+async def detail_in(session: AsyncSession, *, race_id: uuid.UUID) -> RaceView:
+    race = await session.get(Race, race_id)
+    if race is None:
+        raise RaceNotFound()
+    return await _view(session, race, with_qualifiers=True)
 
 
 async def history(core: Core, *, suite_id: int | None, limit: int, offset: int) -> tuple[int, list[RaceView]]:
@@ -546,7 +555,96 @@ async def history(core: Core, *, suite_id: int | None, limit: int, offset: int) 
             .limit(limit)
             .offset(offset)
         )
-        return total, [await _view(session, r, with_qualifiers=False) for r in races]
+        return total, await _summaries(session, list(races))
+
+
+async def _summaries(session: AsyncSession, races: Sequence[Race]) -> list[RaceView]:
+    """Races without their fields (qualifier count and winner name only): two queries for a page."""
+    ids = [r.id for r in races]
+    if not ids:
+        return []
+    counted = await session.execute(
+        select(RaceQualifier.race_id, func.count())
+        .where(RaceQualifier.race_id.in_(ids))
+        .group_by(RaceQualifier.race_id)
+    )
+    counts = {race_id: int(n) for race_id, n in counted.all()}
+    winners = [r.winner_agent_version_id for r in races if r.winner_agent_version_id is not None]
+    names: dict[uuid.UUID, str] = {}
+    if winners:
+        named = await session.execute(
+            select(AgentVersion.id, Agent.name)
+            .join(Agent, Agent.id == AgentVersion.agent_id)
+            .where(AgentVersion.id.in_(winners))
+        )
+        names = {version_id: name for version_id, name in named.all()}
+    return [
+        RaceView(
+            r,
+            names.get(r.winner_agent_version_id) if r.winner_agent_version_id else None,
+            counts.get(r.id, 0),
+            [],
+        )
+        for r in races
+    ]
+
+
+def finishers(view: RaceView | None, *, q: str | None = None) -> list[QualifierView]:
+    """A race's qualifiers with a race score, in race order; `q` matches agent names (substring) or
+    hotkeys (prefix), case-insensitive (the leaderboard's `score_type=race`)."""
+    found = [r for r in (view.qualifiers if view else []) if r.row.race_score is not None]
+    needle = (q or "").strip().lower()
+    if needle:
+        found = [
+            r
+            for r in found
+            if needle in r.agent.name.lower() or r.row.miner_hotkey.lower().startswith(needle)
+        ]
+    return found
+
+
+async def race_runs(session: AsyncSession, *, view: RaceView) -> dict[uuid.UUID, list[EvaluationRun]]:
+    """The race's runs per qualifying version, oldest claim first (through the version index: a race's
+    field is a handful of versions)."""
+    ids = [q.version.id for q in view.qualifiers]
+    if not ids:
+        return {}
+    runs = await session.scalars(
+        select(EvaluationRun)
+        .where(EvaluationRun.agent_version_id.in_(ids), EvaluationRun.race_id == view.race.id)
+        .order_by(EvaluationRun.claimed_at, EvaluationRun.id)
+    )
+    grouped: dict[uuid.UUID, list[EvaluationRun]] = {}
+    for run in runs:
+        grouped.setdefault(run.agent_version_id, []).append(run)
+    return grouped
+
+
+@dataclass(frozen=True)
+class VersionEntry:
+    """One race a version was in: the race and its qualifier row."""
+
+    race: Race
+    row: RaceQualifier
+
+
+async def entries_of(session: AsyncSession, *, version_id: uuid.UUID) -> list[VersionEntry]:
+    """Every race a version was in, newest first."""
+    rows = await session.execute(
+        select(Race, RaceQualifier)
+        .join(RaceQualifier, RaceQualifier.race_id == Race.id)
+        .where(RaceQualifier.agent_version_id == version_id)
+        .order_by(Race.number.desc())
+    )
+    return [VersionEntry(race, row) for race, row in rows.all()]
+
+
+async def has_completed(session: AsyncSession, *, suite_id: int) -> bool:
+    """Whether the suite has a completed race (the leaderboard's race scores exist)."""
+    found = await session.scalar(
+        select(Race.id).where(Race.suite_id == suite_id, Race.status == "RACE_COMPLETE").limit(1)
+    )
+    return found is not None
 
 
 # --- operator reads (the admin routes) ---

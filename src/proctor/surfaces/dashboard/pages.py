@@ -23,6 +23,7 @@ from proctor.surfaces.dashboard import charts
 from proctor.surfaces.dashboard.rendering import cached_fragment, render
 
 PAGE_SIZES = (25, 50, 100)
+RACE_HISTORY_PAGE = 20
 KEEPALIVE_SECONDS = 15.0
 
 router = APIRouter(include_in_schema=False)  # mounted at /dashboard
@@ -51,14 +52,23 @@ def _uuid(value: str, what: str) -> uuid.UUID:
 
 
 async def home(request: Request) -> HTMLResponse:
-    """The leaderboard: search by agent name or hotkey prefix, paged."""
+    """The leaderboard: search by agent name or hotkey prefix, paged; ranked by final score or by the
+    latest completed race (`score_type=race`, offered once a race has completed)."""
     if (shared := cached_fragment(request)) is not None:
         return shared
     q = (request.query_params.get("q") or "").strip()[:100]
     per_page = _int(request.query_params.get("per_page"), PAGE_SIZES[0], low=1, high=PAGE_SIZES[-1])
     page = _int(request.query_params.get("page"), 1, low=1, high=1_000_000)
+    score_type = request.query_params.get("score_type", "qualifying")
+    if score_type not in views.SCORE_TYPES or not _races_mounted(request):
+        score_type = "qualifying"
     view = await views.leaderboard(
-        core_of(request), q=q, limit=per_page, offset=(page - 1) * per_page, now=utcnow()
+        core_of(request),
+        q=q,
+        limit=per_page,
+        offset=(page - 1) * per_page,
+        now=utcnow(),
+        score_type=score_type,
     )
     histogram = (
         charts.histogram(view.histogram.low, view.histogram.high, view.histogram.counts)
@@ -92,12 +102,17 @@ async def dashboard_root(request: Request) -> RedirectResponse:
 
 @router.get("/agents/{version_id}", response_class=HTMLResponse)
 async def agent_page(version_id: str, request: Request) -> HTMLResponse:
-    """One agent version: status, counters, the problem × validator matrix, its runs."""
+    """One agent version: status, counters, its races, the problem × validator matrix, its runs (all, or
+    one phase's: `phase=qualifying|race`)."""
     if (shared := cached_fragment(request)) is not None:
         return shared
+    phase = request.query_params.get("phase", "all")
     try:
         view = await views.agent(
-            core_of(request), version_id=_uuid(version_id, "agent version"), now=utcnow()
+            core_of(request),
+            version_id=_uuid(version_id, "agent version"),
+            now=utcnow(),
+            phase=phase if phase in views.PHASES else "all",
         )
     except ProctorError as error:
         return error_page(request, error)
@@ -145,6 +160,56 @@ async def _artifact(
     except ProctorError as error:
         return error_page(request, error)
     return RedirectResponse(url, status_code=303)
+
+
+def _races_mounted(request: Request) -> bool:
+    return "oro" in core_of(request).settings.surfaces
+
+
+_NO_RACES = NotFound("Races are part of the ORO surface, which is not mounted on this server")
+
+
+@router.get("/races", response_class=HTMLResponse)
+async def races_page(request: Request) -> HTMLResponse:
+    """The current race (else the latest): its qualifiers and their race runs, updating live."""
+    if not _races_mounted(request):
+        return error_page(request, _NO_RACES)
+    if (shared := cached_fragment(request)) is not None:
+        return shared
+    race = await views.race(core_of(request), race_id=None)
+    return render(request, "race.html", title="Races", race=race, current=True)
+
+
+@router.get("/races/history", response_class=HTMLResponse)
+async def race_history_page(request: Request) -> HTMLResponse:
+    """Completed and cancelled races, most recent first, paged."""
+    if not _races_mounted(request):
+        return error_page(request, _NO_RACES)
+    if (shared := cached_fragment(request)) is not None:
+        return shared
+    page = _int(request.query_params.get("page"), 1, low=1, high=1_000_000)
+    total, rows = await views.race_history(
+        core_of(request), limit=RACE_HISTORY_PAGE, offset=(page - 1) * RACE_HISTORY_PAGE
+    )
+    pages = max(1, -(-total // RACE_HISTORY_PAGE))
+    return render(
+        request, "race_history.html", title="Race history", rows=rows, total=total, page=page, pages=pages
+    )
+
+
+@router.get("/races/{race_id}", response_class=HTMLResponse)
+async def race_page(race_id: str, request: Request) -> HTMLResponse:
+    """One race: its qualifiers, race scores, ranks and runs (live while it runs)."""
+    if not _races_mounted(request):
+        return error_page(request, _NO_RACES)
+    if (shared := cached_fragment(request)) is not None:
+        return shared
+    try:
+        race = await views.race(core_of(request), race_id=_uuid(race_id, "race"))
+    except ProctorError as error:
+        return error_page(request, error)
+    assert race is not None
+    return render(request, "race.html", title=f"Race {race.view.race.number}", race=race, current=False)
 
 
 @router.get("/validators", response_class=HTMLResponse)

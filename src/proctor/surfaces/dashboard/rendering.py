@@ -114,6 +114,8 @@ DEFAULT_NAV = [
 def nav(request: Request) -> list[tuple[str, str]]:
     settings = core_of(request).settings
     items = list(DEFAULT_NAV)
+    if "oro" in settings.surfaces:  # races are ORO's second phase
+        items.insert(1, ("Races", f"{PREFIX}/races"))
     if "compute" in settings.surfaces:
         items.append(("Compute", f"{PREFIX}/compute"))
     return items

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from proctor.core.evaluations.flows import ClaimAnswer, Completion
 from proctor.core.evaluations.reads import VersionCounters
+from proctor.core.races import flows as races_flows
 from proctor.core.races.flows import MinerRaces, RaceView, VersionRace
 from proctor.core.submissions.gates import Rejection
 from proctor.core.submissions.service import Outcome
@@ -397,14 +398,7 @@ def to_race_leaderboard(
 ) -> wire.LeaderboardResponse:
     """`score_type=race`: the latest completed race's finishers by race rank (`final_score` is the race
     score there, as the entry requires a number)."""
-    finishers = [r for r in (race.qualifiers if race else []) if r.row.race_score is not None]
-    needle = (q or "").strip().lower()
-    if needle:
-        finishers = [
-            r
-            for r in finishers
-            if needle in r.agent.name.lower() or r.row.miner_hotkey.lower().startswith(needle)
-        ]
+    finishers = races_flows.finishers(race, q=q)
     winner = race.race.winner_agent_version_id if race else None
     return wire.LeaderboardResponse(
         total=len(finishers),
