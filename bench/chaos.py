@@ -352,7 +352,8 @@ class Fault:
     name: str
     started: float
     ended: float = 0.0
-    outage: float = 0.0  # longest a client operation kept failing, starting in this fault's window
+    outage: float = 0.0  # longest a client operation took to succeed, started in this fault's window
+    slowest: str = ""
     failed_ops: int = 0  # operations that never succeeded within OP_DEADLINE
 
 
@@ -367,17 +368,23 @@ class Ledger:
     faults: list[Fault] = field(default_factory=list)
     baseline_outage: float = 0.0
     baseline_failed: int = 0
+    baseline_slowest: str = ""
+    probes: Counter[str] = field(default_factory=Counter)  # expected refusals of the cooldown/nonce probes
 
     def ack(self, kind: str, *values: Any) -> None:
         self.acked[kind].append(values)
 
-    def outage(self, first_failure: float, seconds: float, gave_up: bool) -> None:
+    def outage(self, started: float, seconds: float, gave_up: bool, what: str) -> None:
+        """An operation (all its attempts) took `seconds` from its first attempt; the fault whose window
+        (injection until 5 s after it ended) it started in is charged."""
         for fault in self.faults:
-            if fault.started <= first_failure <= (fault.ended or time.monotonic()) + 5:
-                fault.outage = max(fault.outage, seconds)
+            if fault.started - seconds <= started <= (fault.ended or time.monotonic()) + 5:
+                if seconds > fault.outage:
+                    fault.outage, fault.slowest = seconds, what
                 fault.failed_ops += gave_up
                 return
-        self.baseline_outage = max(self.baseline_outage, seconds)
+        if seconds > self.baseline_outage:
+            self.baseline_outage, self.baseline_slowest = seconds, what
         self.baseline_failed += gave_up
 
 
@@ -392,7 +399,7 @@ class Client:
         self.http = httpx.AsyncClient(timeout=REQUEST_TIMEOUT, limits=limits)
 
     async def once(
-        self, method: str, path: str, *, replica: int | None = None, **kwargs: Any
+        self, method: str, path: str, *, replica: int | None = None, probe: bool = False, **kwargs: Any
     ) -> tuple[int, Any]:
         """One attempt; (status, decoded body) with status 0 for a connection failure."""
         index = self.turn if replica is None else replica
@@ -406,7 +413,7 @@ class Client:
             self.ledger.statuses[f"conn:{type(exc).__name__}"] += 1
             return 0, None
         if response.status_code >= 400:
-            self.ledger.statuses[str(response.status_code)] += 1
+            (self.ledger.probes if probe else self.ledger.statuses)[str(response.status_code)] += 1
         try:
             body = response.json() if response.content else None
         except ValueError:
@@ -423,17 +430,15 @@ class Client:
     ) -> tuple[int, Any, float]:
         """Retry while `retry(status)`; (status, body, first attempt's send time)."""
         first = time.monotonic()
-        failed_at: float | None = None
+        what = f"{method} {path.split('?')[0]}"
         while True:
             status, body = await self.once(method, path, **kwargs)
             now = time.monotonic()
             if not retry(status):
-                if failed_at is not None:
-                    self.ledger.outage(failed_at, now - failed_at, gave_up=False)
+                self.ledger.outage(first, now - first, gave_up=False, what=what)
                 return status, body, first
-            failed_at = failed_at or now
-            if now - failed_at > OP_DEADLINE:
-                self.ledger.outage(failed_at, now - failed_at, gave_up=True)
+            if now - first > OP_DEADLINE:
+                self.ledger.outage(first, now - first, gave_up=True, what=what)
                 return status, body, first
             await asyncio.sleep(0.2)
 
@@ -511,6 +516,7 @@ async def oro_miner(client: Client, keys: list[Keypair], stop: asyncio.Event, ga
                 data={"agent_name": "chaos"},
                 files=again,
                 headers=signed(),
+                probe=True,
             )
             if status == 200:
                 ledger.violations["cooldown bypassed on the other replica"] += 1
@@ -519,7 +525,7 @@ async def oro_miner(client: Client, keys: list[Keypair], stop: asyncio.Event, ga
         headers = signed()
         first, _ = await client.once("GET", "/v1/miner/agents", replica=0, headers=headers)
         if first == 200:
-            second, _ = await client.once("GET", "/v1/miner/agents", replica=1, headers=headers)
+            second, _ = await client.once("GET", "/v1/miner/agents", replica=1, headers=headers, probe=True)
             ledger.acked["nonce probes"].append((second,))
             if 200 <= second < 300:
                 ledger.violations["nonce replayed on the other replica"] += 1
@@ -819,7 +825,8 @@ async def verify(url: str, ledger: Ledger) -> dict[str, Any]:
                 "GROUP BY job_id HAVING count(*) > 1) x"
             ),
             "compute job paid twice": await conn.fetchval(
-                "SELECT count(*) FROM (SELECT job_id FROM compute_earnings GROUP BY job_id HAVING count(*) > 1) x"
+                "SELECT count(*) FROM (SELECT job_id FROM compute_earnings GROUP BY job_id "
+                "HAVING count(*) > 1) x"
             ),
         }
 
@@ -848,11 +855,13 @@ async def verify(url: str, ledger: Ledger) -> dict[str, Any]:
         grace = now - timedelta(seconds=REAPER_SECONDS + LATE_SLACK)
         stuck = {
             "ORO runs": await conn.fetchval(
-                "SELECT count(*) FROM evaluation_runs WHERE status IN ('CLAIMED','RUNNING') AND lease_expires_at < $1",
+                "SELECT count(*) FROM evaluation_runs WHERE status IN ('CLAIMED','RUNNING') "
+                "AND lease_expires_at < $1",
                 grace,
             ),
             "ORO work items active without a live run": await conn.fetchval(
-                "SELECT count(*) FROM work_items w WHERE w.active_count <> (SELECT count(*) FROM evaluation_runs r "
+                "SELECT count(*) FROM work_items w WHERE w.active_count <> "
+                "(SELECT count(*) FROM evaluation_runs r "
                 "WHERE r.work_item_id = w.id AND r.status IN ('CLAIMED','RUNNING'))"
             ),
             "compute assignments": await conn.fetchval(
@@ -942,11 +951,18 @@ async def run_load(
 
 def report(ledger: Ledger, result: dict[str, Any], seconds: float) -> Table:
     t = Table(title=f"chaos: 2 replicas, PostgreSQL + Redis + S3, {seconds:.0f} s of mixed load")
-    for column in ("fault", "max unavailability s", "ops given up"):
-        t.add_column(column, justify="left" if column == "fault" else "right")
-    t.add_row("(none: load alone)", f"{ledger.baseline_outage:.1f}", str(ledger.baseline_failed))
+    for column in ("fault", "max unavailability s", "slowest operation", "ops given up"):
+        t.add_column(
+            column, justify="right" if column in ("max unavailability s", "ops given up") else "left"
+        )
+    t.add_row(
+        "(none: load alone)",
+        f"{ledger.baseline_outage:.1f}",
+        ledger.baseline_slowest,
+        str(ledger.baseline_failed),
+    )
     for f in ledger.faults:
-        t.add_row(f.name, f"{f.outage:.1f}", str(f.failed_ops))
+        t.add_row(f.name, f"{f.outage:.1f}", f.slowest, str(f.failed_ops))
     return t
 
 
@@ -958,6 +974,7 @@ def summary(ledger: Ledger, result: dict[str, Any]) -> Table:
     t.add_row("requests", f"{ledger.requests:,}")
     errors = ", ".join(f"{k}: {v}" for k, v in sorted(ledger.statuses.items())) or "none"
     t.add_row("errors by status", errors)
+    t.add_row("expected refusals (probes)", ", ".join(f"{k}: {v}" for k, v in sorted(ledger.probes.items())))
     writes = sum(len(v) for k, v in ledger.acked.items() if "." in k)
     t.add_row(
         "acknowledged writes",
