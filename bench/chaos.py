@@ -190,11 +190,13 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
 
-def _wait_port(port: int, timeout: float = 30) -> None:
+def _wait_port(port: int, timeout: float = 120, proc: subprocess.Popen[bytes] | None = None) -> None:
     import socket
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the process for port {port} exited ({proc.returncode})")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return
@@ -220,7 +222,10 @@ class SlowS3:
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
         )
-        _wait_port(self.port)
+        try:
+            _wait_port(self.port, proc=self.proc)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}:\n{self.log.read_text()[-4000:]}") from None
 
     def slow(self, seconds: float) -> None:
         self.delay_file.write_text(str(seconds))
@@ -296,7 +301,7 @@ class Replica:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 180) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "proctor", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             env=self.env,
@@ -388,6 +393,12 @@ class Ledger:
         self.baseline_failed += gave_up
 
 
+def route_of(path: str) -> str:
+    """A path with its ids replaced by `{id}` (the route, for the report)."""
+    parts = path.split("?")[0].split("/")
+    return "/".join("{id}" if len(p) >= 16 and any(c.isdigit() for c in p) else p for p in parts)
+
+
 class Client:
     """One actor's HTTP: alternates replicas per request, retries a failing operation on the other."""
 
@@ -430,7 +441,7 @@ class Client:
     ) -> tuple[int, Any, float]:
         """Retry while `retry(status)`; (status, body, first attempt's send time)."""
         first = time.monotonic()
-        what = f"{method} {path.split('?')[0]}"
+        what = f"{method} {route_of(path)}"
         while True:
             status, body = await self.once(method, path, **kwargs)
             now = time.monotonic()
