@@ -65,6 +65,7 @@ REAPER_SECONDS = 2.0
 POOL_LEASE_SECONDS = 10
 SLOW_BLOB_DELAY = 1.5
 PAUSE_SECONDS = 5.0
+SLOW_BLOB_SECONDS = 8.0
 REQUEST_TIMEOUT = 15.0
 OP_DEADLINE = 60.0  # a client keeps retrying one operation this long
 LATE_SLACK = 1.5  # seconds beyond one reaper period an orphan may take (tick jitter, a slow statement)
@@ -360,6 +361,7 @@ class Fault:
     outage: float = 0.0  # longest a client operation took to succeed, started in this fault's window
     slowest: str = ""
     failed_ops: int = 0  # operations that never succeeded within OP_DEADLINE
+    wall: tuple[float, float] = (0.0, 0.0)  # the same window in wall-clock seconds (the database's clock)
 
 
 @dataclass
@@ -460,6 +462,14 @@ class Client:
 # --- the actors -------------------------------------------------------------------------------------------
 
 
+async def pause(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds`, or less when the load stops."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
 async def oro_validator(
     client: Client, key: Keypair, problems: list[str], stop: asyncio.Event, abandon: float
 ) -> None:
@@ -480,7 +490,7 @@ async def oro_validator(
         ledger.holds[f"oro:{version}"].append(hold)
         if random.random() < abandon:
             ledger.abandoned["oro"].append(run)  # the validator dies: no heartbeat, no completion
-            await asyncio.sleep(EVAL_LEASE_SECONDS + 2 * REAPER_SECONDS)
+            await pause(stop, EVAL_LEASE_SECONDS + 2 * REAPER_SECONDS)
             continue
         base = f"/v1/validator/evaluation-runs/{run}"
         steps: list[tuple[str, str, dict[str, Any]]] = [
@@ -621,7 +631,7 @@ async def pool_miner(client: Client, key: Keypair, stop: asyncio.Event, abandon:
         ledger.ack("pool.lease", lease_id)
         if random.random() < abandon:
             ledger.abandoned["pool"].append(lease_id)
-            await asyncio.sleep(POOL_LEASE_SECONDS + 2 * REAPER_SECONDS)
+            await pause(stop, POOL_LEASE_SECONDS + 2 * REAPER_SECONDS)
             continue
         n += 1
         body = {
@@ -698,7 +708,7 @@ def faults(world: World, which: list[str]) -> list[tuple[str, Callable[[], None]
     def kill_replica() -> None:
         victim = world.replicas[0]
         victim.kill9()
-        time.sleep(2)
+        time.sleep(1)
         victim.start()
 
     def pause_database() -> None:
@@ -712,7 +722,7 @@ def faults(world: World, which: list[str]) -> list[tuple[str, Callable[[], None]
     def slow_blobs() -> None:
         world.s3.slow(SLOW_BLOB_DELAY)
         try:
-            time.sleep(10)
+            time.sleep(SLOW_BLOB_SECONDS)
         finally:
             world.s3.slow(0)
 
@@ -845,6 +855,7 @@ async def verify(url: str, ledger: Ledger) -> dict[str, Any]:
         period = timedelta(seconds=REAPER_SECONDS + LATE_SLACK)
         orphan_delays: list[float] = []
         late = 0
+        late_detail: list[str] = []
         for table, ids, live in (
             ("evaluation_runs", ledger.abandoned["oro"], ("CLAIMED", "RUNNING")),
             ("pool_assignments", ledger.abandoned["pool"], ("ACTIVE",)),
@@ -858,9 +869,17 @@ async def verify(url: str, ledger: Ledger) -> dict[str, Any]:
                 if r["status"] in live or r["completed_at"] is None:
                     late += 1
                     continue
-                delay = r["completed_at"] - r["lease_expires_at"]
+                # A lease that lapsed while a fault was on can only be returned once it is over (the
+                # database down or paused, say): one reaper period is counted from the later of the two.
+                due = r["lease_expires_at"]
+                for fault in ledger.faults:
+                    if fault.wall[0] <= due.timestamp() <= fault.wall[1]:
+                        due = datetime.fromtimestamp(fault.wall[1], tz=UTC)
+                delay = r["completed_at"] - due
                 orphan_delays.append(delay.total_seconds())
-                late += delay > period
+                if delay > period:
+                    late += 1
+                    late_detail.append(f"{table}: {delay.total_seconds():.1f} s after {due:%H:%M:%S}")
 
         now = await conn.fetchval("SELECT now()")
         grace = now - timedelta(seconds=REAPER_SECONDS + LATE_SLACK)
@@ -893,6 +912,7 @@ async def verify(url: str, ledger: Ledger) -> dict[str, Any]:
         "orphans": len(orphan_delays) + 0,
         "orphan_max": max(orphan_delays, default=0.0),
         "late": late,
+        "late_detail": late_detail,
         "stuck": stuck,
     }
 
@@ -945,10 +965,12 @@ async def run_load(
     await asyncio.sleep(plan.settle)
     for name, inject in faults(world, plan.faults):
         fault = Fault(name, time.monotonic())
+        wall_started = time.time()
         ledger.faults.append(fault)
         console.print(f"[bold]fault[/]: {name}")
         await asyncio.to_thread(inject)
         fault.ended = time.monotonic()
+        fault.wall = (wall_started, time.time())
         await asyncio.sleep(plan.settle)
     stop.set()
     # Let every in-flight operation finish (each gives up after OP_DEADLINE).
@@ -1035,9 +1057,14 @@ def verdict(ledger: Ledger, result: dict[str, Any]) -> list[str]:
     if result["doubles_seen"] or sum(result["doubles_db"].values()):
         problems.append(f"double assignments: {result['doubles_seen'][:5]} {result['doubles_db']}")
     if result["late"]:
-        problems.append(f"{result['late']} orphaned leases returned late")
+        problems.append(f"{result['late']} orphaned leases returned late: {result['late_detail']}")
     if sum(result["stuck"].values()):
         problems.append(f"stuck: {result['stuck']}")
+    server_errors = {
+        k: v for k, v in (ledger.statuses + ledger.probes).items() if k.startswith("5") and k != "503"
+    }
+    if server_errors:
+        problems.append(f"server errors other than a retryable 503: {server_errors}")
     for name in ("cooldown bypassed on the other replica", "nonce replayed on the other replica"):
         if ledger.violations[name]:
             problems.append(f"{name}: {ledger.violations[name]}")
