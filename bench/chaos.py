@@ -376,6 +376,7 @@ class Ledger:
     baseline_outage: float = 0.0
     baseline_failed: int = 0
     baseline_slowest: str = ""
+    samples: list[str] = field(default_factory=list)  # a few 400/500 answers, for the operator
     probes: Counter[str] = field(default_factory=Counter)  # expected refusals of the cooldown/nonce probes
 
     def ack(self, kind: str, *values: Any) -> None:
@@ -425,6 +426,10 @@ class Client:
         except httpx.HTTPError as exc:
             self.ledger.statuses[f"conn:{type(exc).__name__}"] += 1
             return 0, None
+        if response.status_code in (400, 500) and len(self.ledger.samples) < 10:
+            self.ledger.samples.append(
+                f"{response.status_code} {method} {route_of(path)}: {response.text[:200]}"
+            )
         if response.status_code >= 400:
             (self.ledger.probes if probe else self.ledger.statuses)[str(response.status_code)] += 1
         try:
@@ -694,6 +699,8 @@ class World:
     redis: PrivateRedis
     s3: SlowS3
     replicas: list[Replica]
+    probe_key: Keypair  # a registered miner whose signed read is replayed across the Redis restart
+    notes: dict[str, str] = field(default_factory=dict)
 
 
 def _signal_tree(pid: int, sig: signal.Signals) -> None:
@@ -726,10 +733,31 @@ def faults(world: World, which: list[str]) -> list[tuple[str, Callable[[], None]
         finally:
             world.s3.slow(0)
 
+    def redis_restart() -> None:
+        # A nonce spent just before the restart, replayed on the other replica just after it. Informational:
+        # Redis without persistence (as here) forgets spent nonces, so this is the operator's setting.
+        headers = oro_headers(world.probe_key)
+        before = httpx.get(
+            world.replicas[0].url + "/v1/miner/agents", headers=headers, timeout=10
+        ).status_code
+        world.redis.restart()
+        after = 0
+        for _ in range(50):
+            try:
+                after = httpx.get(
+                    world.replicas[1].url + "/v1/miner/agents", headers=headers, timeout=10
+                ).status_code
+            except httpx.HTTPError:
+                after = 0
+            if after != 503 and after:
+                break
+            time.sleep(0.2)
+        world.notes["nonce replayed across the Redis restart (no persistence)"] = f"{before} then {after}"
+
     every = {
         "kill -9 replica + restart": kill_replica,
         "PostgreSQL restart": world.pg.restart,
-        "Redis restart": world.redis.restart,
+        "Redis restart": redis_restart,
         f"database paused {PAUSE_SECONDS:.0f} s (SIGSTOP)": pause_database,
         f"slow blob store (+{SLOW_BLOB_DELAY} s per exchange)": slow_blobs,
     }
@@ -984,18 +1012,20 @@ async def run_load(
 
 def report(ledger: Ledger, result: dict[str, Any], seconds: float) -> Table:
     t = Table(title=f"chaos: 2 replicas, PostgreSQL + Redis + S3, {seconds:.0f} s of mixed load")
-    for column in ("fault", "max unavailability s", "slowest operation", "ops given up"):
+    for column in ("fault", "at (UTC)", "max unavailability s", "slowest operation", "ops given up"):
         t.add_column(
             column, justify="right" if column in ("max unavailability s", "ops given up") else "left"
         )
     t.add_row(
         "(none: load alone)",
+        "",
         f"{ledger.baseline_outage:.1f}",
         ledger.baseline_slowest,
         str(ledger.baseline_failed),
     )
     for f in ledger.faults:
-        t.add_row(f.name, f"{f.outage:.1f}", f.slowest, str(f.failed_ops))
+        at = "–".join(time.strftime("%H:%M:%S", time.gmtime(w)) for w in f.wall)
+        t.add_row(f.name, at, f"{f.outage:.1f}", f.slowest, str(f.failed_ops))
     return t
 
 
@@ -1046,6 +1076,8 @@ def summary(ledger: Ledger, result: dict[str, Any]) -> Table:
         "nonce replayed on the other replica",
         f"{ledger.violations['nonce replayed on the other replica']} of {nonces}",
     )
+    for note, value in result.get("notes", {}).items():
+        t.add_row(note + " (informational)", value)
     return t
 
 
@@ -1095,7 +1127,8 @@ def chaos(plan: Plan, workdir: Path | None = None) -> tuple[Ledger, dict[str, An
         neurons = [
             {"hotkey": k.ss58_address, "validator_permit": True, "stake": 100.0} for k in keys["validators"]
         ]
-        neurons += [{"hotkey": k.ss58_address} for k in keys["miners"] + keys["pool"]]
+        probe_key = Keypair.create_from_uri("//chaos-nonce-probe")
+        neurons += [{"hotkey": k.ss58_address} for k in [*keys["miners"], *keys["pool"], probe_key]]
         registry = root / "registry.yaml"
         registry.write_text(yaml.safe_dump({"netuid": 15, "neurons": neurons}))
         from tests.support.s3 import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
@@ -1138,11 +1171,12 @@ def chaos(plan: Plan, workdir: Path | None = None) -> tuple[Ledger, dict[str, An
             replicas.append(Replica(name, env, root))
         for replica in replicas:
             replica.start()
-        world = World(pg, redis, s3, replicas)
+        world = World(pg, redis, s3, replicas, probe_key)
         ledger = Ledger()
         seconds = asyncio.run(run_load(world, plan, problems, api_key, keys, ledger))
         time.sleep(max(EVAL_LEASE_SECONDS, POOL_LEASE_SECONDS) + 2 * REAPER_SECONDS)  # the last orphans lapse
         result = asyncio.run(verify(pg.url, ledger))
+        result["notes"] = world.notes
         return ledger, result, seconds
     finally:
         for replica in replicas:
@@ -1183,6 +1217,8 @@ def main() -> None:
     ledger, result, seconds = chaos(plan)
     console.print(report(ledger, result, seconds))
     console.print(summary(ledger, result))
+    for sample in ledger.samples:
+        console.print(f"sample answer: {sample}")
     problems = verdict(ledger, result)
     for problem in problems:
         console.print(f"[red]FAILED[/]: {problem}")
