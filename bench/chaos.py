@@ -1,7 +1,7 @@
 """Chaos: a mixed load against two `proctor serve` replicas while faults are injected one at a time.
 
-    python -m bench.chaos                 # about 4 minutes: every fault once, then the verifier
-    python -m bench.chaos --short         # the bounded version the slow test runs (about 90 s)
+    python -m bench.chaos                 # about 5 minutes: every fault once, then the verifier
+    python -m bench.chaos --short         # a bounded version (2–3 minutes)
 
 Everything runs on PRIVATE services the script starts and removes itself, never the shared ones: a
 PostgreSQL cluster (initdb on a free port, as the `postgres` user when run as root), a Redis server
