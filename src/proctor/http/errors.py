@@ -17,6 +17,7 @@ from sqlalchemy import exc as sqlalchemy_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from proctor.errors import AuthError, ProctorError, Unavailable
+from proctor.storage.sql import connection_lost
 
 # A backing service that is down, saturated or locked: the request may succeed if retried, so the
 # answer is 503 with Retry-After rather than a 500 that reads like a bug in proctor.
@@ -154,7 +155,7 @@ def install_error_handlers(app: FastAPI, renderer_for: Callable[[str], Renderer]
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Also reached for errors raised by middleware outside the routing layer (the global limiter).
-        if isinstance(exc, BACKEND_UNAVAILABLE):
+        if isinstance(exc, BACKEND_UNAVAILABLE) or connection_lost(exc):
             return await _backend_unavailable(request, exc)
         log.exception("request.unhandled_error", path=request.url.path, method=request.method)
         error = ProctorError("Internal server error", code="INTERNAL_ERROR", status_code=500)

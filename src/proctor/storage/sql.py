@@ -19,6 +19,7 @@ transaction never mixes the two: on SQLite the executor's transaction holds the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -28,7 +29,7 @@ from typing import Any, Protocol
 import asyncpg
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ClauseElement
 
@@ -38,6 +39,41 @@ from proctor.core.cache import Caches
 
 class UniqueViolation(Exception):
     """A unique constraint or index refused a write (either dialect)."""
+
+
+class DatabaseUnavailable(ConnectionError):
+    """The database went away under a transaction (a restart, a crash, a failover) or no connection was
+    free in time. A `ConnectionError`, so the HTTP layer answers 503 with Retry-After: retry shortly."""
+
+
+# What asyncpg raises when the server side of a connection is gone or refuses new sessions: the
+# connection closed mid-statement, "terminating connection due to administrator command" (a restart),
+# "the database system is starting up" / "shutting down", the protocol left mid-operation by such a
+# failure ("cannot switch to state …"), the client API on a closed connection, too many connections.
+_CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    ConnectionError,
+)
+_ACQUIRE_FAILED: tuple[type[BaseException], ...] = (TimeoutError, *_CONNECTION_LOST)  # … or none free in time
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """Whether `exc`, or an exception it was raised from, says the database connection is gone (either
+    path: the executor's asyncpg errors, or SQLAlchemy's wrapping of them and its own disconnects)."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a cause chain is short; a bound guards against a cycle
+        if seen is None:
+            return False
+        if isinstance(seen, _CONNECTION_LOST):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = seen.__cause__
+    return False
 
 
 class Record(Protocol):
@@ -345,12 +381,22 @@ class Database:
             if self.pool is None:
                 await self.start()
             assert self.pool is not None
-            async with self.pool.acquire(timeout=self.settings.db_pool_timeout_seconds) as conn:
+            try:
+                conn = await self.pool.acquire(timeout=self.settings.db_pool_timeout_seconds)
+            except _ACQUIRE_FAILED as exc:
+                raise DatabaseUnavailable(f"no database connection: {type(exc).__name__}: {exc}") from exc
+            try:
                 if autocommit:
                     yield PgTx(conn, self)
-                    return
-                async with conn.transaction():
-                    yield PgTx(conn, self)
+                else:
+                    async with conn.transaction():
+                        yield PgTx(conn, self)
+            except _CONNECTION_LOST as exc:
+                with contextlib.suppress(asyncpg.InterfaceError):  # already closed and returned
+                    conn.terminate()  # never hand a connection in an unknown state to the next request
+                raise DatabaseUnavailable(f"database connection lost: {type(exc).__name__}: {exc}") from exc
+            finally:
+                await self.pool.release(conn)
             return
         async with self.engine.begin() as conn:
             yield SaTx(conn)
