@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from proctor.core.compute import flows, money, schemas
 from proctor.core.compute import service as compute_service
 from proctor.http.deps import SessionDep, core_of, state_of
+from proctor.http.params import Identifier
 from proctor.storage.base import utcnow
 from proctor.surfaces.compute import mapping, wire
 from proctor.surfaces.compute.auth import OwnMiner, OwnMinerForFlow, OwnMinerJobOp, register_limit
@@ -101,7 +102,7 @@ async def running_jobs(miner: OwnMiner, session: SessionDep) -> wire.AssignedJob
 
 @router.post("/{miner_id}/jobs/{job_id}/accept", response_model=wire.AssignedJob, responses=JOB_OP_ERRORS)
 async def accept_job(
-    job_id: str, miner: OwnMinerJobOp, request: Request, session: SessionDep
+    job_id: Identifier, miner: OwnMinerJobOp, request: Request, session: SessionDep
 ) -> wire.AssignedJob:
     """Take a queued job. 409 when another miner got it first, at capacity, or the job does not fit."""
     result = await compute_service.accept(
@@ -114,7 +115,11 @@ async def accept_job(
     "/{miner_id}/jobs/{job_id}/complete", response_model=wire.CompleteResponse, responses=JOB_OP_ERRORS
 )
 async def complete_job(
-    job_id: str, body: wire.CompleteRequest, miner: OwnMinerJobOp, request: Request, session: SessionDep
+    job_id: Identifier,
+    body: wire.CompleteRequest,
+    miner: OwnMinerJobOp,
+    request: Request,
+    session: SessionDep,
 ) -> wire.CompleteResponse:
     """Deliver a job's result while holding its lease; the job's price is credited once."""
     done = await compute_service.complete(
@@ -132,7 +137,7 @@ async def complete_job(
 
 @router.post("/{miner_id}/jobs/{job_id}/fail", response_model=wire.FailResponse, responses=JOB_OP_ERRORS)
 async def fail_job(
-    job_id: str,
+    job_id: Identifier,
     miner: OwnMinerForFlow,
     request: Request,
     body: wire.FailRequest | None = None,

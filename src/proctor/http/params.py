@@ -1,0 +1,42 @@
+"""Bounded types for path, query, header and body values, shared by every surface.
+
+A value the database cannot hold (an integer beyond 64 bits, a megabyte-long "hotkey") must be refused
+as a 422 before it reaches a query, and the published OpenAPI schema should say so. These aliases carry
+their bounds as `annotated_types` constraints, so one alias works in a route signature (FastAPI infers
+path or query from the name, or combine with `Query(...)`/`Header(...)`) and in a pydantic body model
+alike, and its bounds appear in `/openapi.json`.
+
+    async def epoch_by_id(epoch_id: Id64, hotkey: Hotkey, offset: Offset = 0) -> ...
+
+Page sizes stay per route (`Query(ge=1, le=N)`: each peer documents its own maximum); the README's
+"Abuse limits" table lists them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from annotated_types import Ge, Le, MaxLen
+
+INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
+MAX_OFFSET = 1_000_000  # deeper pages cost the database a scan of every row skipped
+
+# Database ids, epoch and suite numbers: BIGINT columns, never negative.
+Id64 = Annotated[int, Ge(0), Le(INT64_MAX)]
+# Counters and small quantities a client reports or asks for (runs, successes, problem counts).
+Count = Annotated[int, Ge(0), Le(INT32_MAX)]
+# Any signed 64-bit integer the wire carries (codes, timestamps in seconds or milliseconds).
+Int64 = Annotated[int, Ge(-INT64_MAX - 1), Le(INT64_MAX)]
+Offset = Annotated[int, Ge(0), Le(MAX_OFFSET)]
+
+# An SS58 address is 47-48 characters; the bound leaves room for other encodings without being a payload.
+Hotkey = Annotated[str, MaxLen(64)]
+# Opaque identifiers proctor issues (`job_…`, `miner_…`, lease and batch ids) and short names.
+Identifier = Annotated[str, MaxLen(128)]
+# Free-text filters and labels (phase, status, action, provider names).
+Label = Annotated[str, MaxLen(256)]
+# Bearer tokens, API keys and similar credentials presented in headers.
+Credential = Annotated[str, MaxLen(512)]
+# A decimal amount sent as a string ("0.05"): digits, not a document.
+Amount = Annotated[str, MaxLen(64)]
