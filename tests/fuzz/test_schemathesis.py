@@ -51,6 +51,7 @@ from proctor.core.compute import service as compute_service
 from proctor.storage.base import utcnow
 from proctor.storage.db import unit_of_work
 from tests.conftest import REGISTRY, running_app
+from tests.support.provider_double import ProviderDouble
 from tests.support.signing import ALICE, BOB, oro_headers
 
 pytestmark = [pytest.mark.xdist_group("schemathesis"), pytest.mark.timeout(600)]
@@ -75,6 +76,7 @@ class Keys:
     compute_miner_id: str = ""
     bitrecs_api_key: str = ""
     bitrecs_session: str = ""
+    screeners: int = 0
     counts: Counter[str] = field(default_factory=Counter)
     operations: set[str] = field(default_factory=set)
 
@@ -82,7 +84,7 @@ class Keys:
 KEYS = Keys()
 
 
-def fuzz_settings(tmp: Path) -> Settings:
+def fuzz_settings(tmp: Path, providers: ProviderDouble) -> Settings:
     registry = tmp / "registry.yaml"
     registry.write_text(yaml.safe_dump(REGISTRY))
     return Settings(
@@ -97,7 +99,11 @@ def fuzz_settings(tmp: Path) -> Settings:
         compute_poll_max_wait_seconds=0,  # a long poll would only wait out the generated cases
         bitrecs_screener_password="screen-me",
         bitrecs_min_validators=0,
-        github_api_url="http://127.0.0.1:9",  # nothing listens: a gist fetch fails fast as a 400
+        # Inference providers are the local double (it refuses tokens it did not issue); nothing
+        # listens on port 9, so a gist fetch is refused at once (Bitrecs answers 400).
+        chutes_api_url=providers.base_url,
+        openrouter_api_url=providers.openrouter_api_url,
+        github_api_url="http://127.0.0.1:9",
         gist_raw_url="http://127.0.0.1:9",
         run_jobs=False,
         submission_workers=0,
@@ -125,12 +131,14 @@ async def register_dev_keys(config: Settings) -> None:
 
 @pytest.fixture(scope="module")
 def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
-    config = fuzz_settings(tmp_path_factory.mktemp("schemathesis"))
+    providers = ProviderDouble().start()
+    config = fuzz_settings(tmp_path_factory.mktemp("schemathesis"), providers)
     asyncio.run(register_dev_keys(config))
     # Each request logs at INFO; thousands of lines would cost more than the requests.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     yield create_app(config)
     structlog.reset_defaults()
+    providers.stop()
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +149,15 @@ def api_schema(fuzz_app: FastAPI) -> Any:
 def pool_headers() -> dict[str, str]:
     ts = str(int(time.time()))
     return {"X-Key": BOB.ss58_address, "X-Timestamp": ts, "X-Signature": BOB.sign(f"auth:{ts}").hex()}
+
+
+def bitrecs_session(schema: Any) -> str:
+    register = schema["/validator/register-as-screener"]["POST"]
+    KEYS.screeners += 1
+    response = register.Case(body={"name": f"screener-2-{KEYS.screeners}", "password": "screen-me"}).call()
+    assert response.status_code == 200, response.text
+    token: str = response.json()["session_id"]
+    return token
 
 
 def sign(case: Any) -> None:
@@ -161,6 +178,8 @@ def sign(case: Any) -> None:
             case.path_parameters["miner_id"] = KEYS.compute_miner_id
         if "X-Miner-ID" in headers and random.random() < 0.7:
             headers["X-Miner-ID"] = KEYS.compute_miner_id
+    elif path == "/validator/disconnect":  # ends the session it names: a fresh one for each case
+        headers["Authorization"] = f"Bearer {bitrecs_session(case.operation.schema)}"
     elif path.startswith("/validator"):
         headers["Authorization"] = f"Bearer {KEYS.bitrecs_session}"
     elif path.startswith(("/scoring", "/agent")) and random.random() < 0.9:

@@ -14,9 +14,12 @@ Page sizes stay per route (`Query(ge=1, le=N)`: each peer documents its own maxi
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Annotated
 
 from annotated_types import Ge, Le, MaxLen
+from pydantic import BeforeValidator
 
 INT64_MAX = 2**63 - 1
 INT32_MAX = 2**31 - 1
@@ -40,3 +43,17 @@ Label = Annotated[str, MaxLen(256)]
 Credential = Annotated[str, MaxLen(512)]
 # A decimal amount sent as a string ("0.05"): digits, not a document.
 Amount = Annotated[str, MaxLen(64)]
+
+
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def _iso_only(value: object) -> object:
+    # pydantic reads a bare number as Unix time; the published schema says an ISO 8601 date-time.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("expected an ISO 8601 date-time, not a number")
+    return value
+
+
+# A date-time as the schema publishes it (ISO 8601): `since`, `until` and other time filters.
+DateTime = Annotated[datetime, BeforeValidator(_iso_only)]

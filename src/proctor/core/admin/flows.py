@@ -44,6 +44,7 @@ from proctor.models import (
     ValidatorState,
     WorkItem,
 )
+from proctor.storage.blobs import validate_key
 from proctor.storage.sql import SessionTx
 
 RUNS = st.RUNS
@@ -951,10 +952,14 @@ def _blob_key(uri: str) -> str:
     for scheme in ("s3://", "blob://"):
         if uri.startswith(scheme):
             rest = uri[len(scheme) :]
-            return rest.split("/", 1)[1] if scheme == "s3://" and "/" in rest else rest
+            uri = rest.split("/", 1)[1] if scheme == "s3://" and "/" in rest else rest
+            break
     if "://" in uri or uri.startswith("/") or ".." in uri.split("/"):
         raise ValidationFailed("problem_suite_uri must name a key in proctor's blob store (s3://bucket/key)")
-    return uri
+    try:
+        return validate_key(uri)
+    except ValueError as exc:  # characters or segments no blob store key may have
+        raise ValidationFailed(f"problem_suite_uri: {exc}") from None
 
 
 async def create_suite(core: Core, *, actor: Actor, problem_suite_uri: str, now: datetime) -> SuiteState:

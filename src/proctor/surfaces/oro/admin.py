@@ -17,7 +17,7 @@ from proctor.core.admin import analytics, audit
 from proctor.core.admin import flows as admin
 from proctor.core.admin.audit import Actor
 from proctor.http.deps import core_of, public_base_url
-from proctor.http.params import Count, Hotkey, Id64, Label, Offset
+from proctor.http.params import Count, DateTime, Hotkey, Id64, Label, Offset
 from proctor.storage.base import utcnow
 from proctor.surfaces.oro.auth import AdminAuth
 
@@ -97,8 +97,8 @@ async def list_agent_versions(
     is_discarded: bool | None = None,
     miner_hotkey: Hotkey | None = None,
     suite_id: Id64 | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: DateTime | None = None,
+    until: DateTime | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -282,8 +282,8 @@ async def list_evaluation_runs(
     race_id: uuid.UUID | None = None,
     eval_work_item_id: uuid.UUID | None = None,
     inference_provider: Label | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: DateTime | None = None,
+    until: DateTime | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -338,8 +338,8 @@ async def list_miners(
     request: Request,
     principal: AdminAuth,
     is_banned: bool | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: DateTime | None = None,
+    until: DateTime | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -592,8 +592,8 @@ async def audit_events(
     target_type: Label | None = None,
     target_id: Label | None = None,
     actor_hotkey: Hotkey | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: DateTime | None = None,
+    until: DateTime | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -627,8 +627,8 @@ async def agent_version_variance(
     phase: Label | None = None,
     variance_threshold: Annotated[float, Query(ge=0)] = 0.1,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: DateTime | None = None,
+    until: DateTime | None = None,
 ) -> dict[str, Any]:
     """Versions whose validators disagree most."""
     found = await analytics.version_variance(
@@ -695,8 +695,8 @@ async def validator_failures(
 async def validator_resources(
     request: Request,
     principal: AdminAuth,
-    start: datetime,
-    end: datetime,
+    start: DateTime,
+    end: DateTime,
     validator_hotkey: Hotkey | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 5000,
 ) -> dict[str, Any]:
@@ -724,8 +724,8 @@ async def validator_scores(
     principal: AdminAuth,
     suite_id: Id64 | None = None,
     phase: Label | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: DateTime | None = None,
+    until: DateTime | None = None,
 ) -> dict[str, Any]:
     """Each validator's score distribution against everybody's, with outliers flagged."""
     found = await analytics.validator_scores(
