@@ -20,7 +20,7 @@ from proctor.core.context import build_core
 from proctor.http import blob_routes, health
 from proctor.http.errors import ErrorRenderers, install_error_handlers, render_flat
 from proctor.http.metrics import Metrics
-from proctor.http.middleware import EdgeMiddleware, parse_networks
+from proctor.http.middleware import BodyLimitMiddleware, EdgeMiddleware, parse_networks
 from proctor.http.state import AppState
 from proctor.http.surface import merged_openapi, mount_group
 from proctor.storage import migrate
@@ -132,6 +132,7 @@ def create_app(settings: Settings | None = None, *, at_root: str | None = None) 
         for module in modules:
             module.mount(app, renderers)
         app.openapi = lambda: merged_openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(BodyLimitMiddleware, renderers=renderers)  # inside the edge: refusals are logged
     app.add_middleware(
         EdgeMiddleware,
         enabled=settings.rate_limit_enabled,

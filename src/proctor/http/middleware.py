@@ -9,9 +9,10 @@ import uuid
 from collections.abc import Iterable
 
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from proctor.errors import RateLimited
+from proctor.errors import PayloadTooLarge, RateLimited
 from proctor.http.errors import BACKEND_UNAVAILABLE, ErrorRenderers
 from proctor.http.metrics import Metrics
 from proctor.storage.ratelimit import RateLimiter
@@ -176,3 +177,69 @@ class EdgeMiddleware:
 
 async def _empty_receive() -> Message:
     return {"type": "http.disconnect"}
+
+
+# Largest request body per path prefix (the longest matching prefix wins); None: the route enforces
+# its own (a signed upload's length, an agent upload streamed against PROCTOR_SUBMISSION_MAX_BYTES).
+# Every other route reads JSON or a small form: 1 MiB is far above any valid body and stops a client
+# from making the server buffer and parse megabytes. Listed in the README's "Abuse limits" table.
+MiB = 1024 * 1024
+DEFAULT_BODY_LIMIT = 1 * MiB
+BODY_LIMITS: dict[str, int | None] = {
+    "/blobs/": None,
+    "/v1/miner/submit": None,
+    "/v1/miner/check": None,
+    "/api/v1/tasks": 4 * MiB,  # Pool batches: up to 16 evolutions of 64 KiB DSL each, plus scores
+    "/validator/update-evaluation-run": 8 * MiB,  # Bitrecs: patch, agent and eval logs of 2 MB each
+}
+
+
+class BodyLimitMiddleware:
+    """413 in the caller's envelope for a body over its route's limit: at once when Content-Length
+    says so, else as soon as the streamed bytes pass it (nothing beyond the limit is buffered)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        renderers: ErrorRenderers,
+        limits: dict[str, int | None] | None = None,
+        default: int = DEFAULT_BODY_LIMIT,
+    ) -> None:
+        self.app = app
+        self.renderers = renderers
+        self.limits = sorted(
+            (limits if limits is not None else BODY_LIMITS).items(), key=lambda i: -len(i[0])
+        )
+        self.default = default
+
+    def limit_for(self, path: str) -> int | None:
+        for prefix, limit in self.limits:
+            if path.startswith(prefix):
+                return limit
+        return self.default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.limit_for(scope["path"]) if scope["type"] == "http" else None
+        if limit is None:
+            await self.app(scope, receive, send)
+            return
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), b"")
+        if declared.strip().isdigit() and int(declared) > limit:
+            error = PayloadTooLarge(
+                f"Request body over this route's limit of {limit} bytes", code="PAYLOAD_TOO_LARGE"
+            )
+            await self.renderers.for_path(scope["path"])(error)(scope, _empty_receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                # FastAPI lets an HTTPException out of body parsing; the app renders it in the envelope.
+                raise HTTPException(413, f"Request body over this route's limit of {limit} bytes")
+            return message
+
+        await self.app(scope, counted, send)

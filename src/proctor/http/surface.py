@@ -24,16 +24,19 @@ from proctor.http.errors import ErrorRenderers, Renderer
 
 Responses = Mapping[int | str, dict[str, Any]]
 
-MALFORMED_BODY: Responses = {400: {"description": "The body is not JSON (or not the form) the route reads"}}
+MALFORMED_BODY: Responses = {
+    400: {"description": "The body is not JSON (or not the form) the route reads"},
+    413: {"description": "The body is over the route's limit (README, Abuse limits)"},
+}
 NOT_FOUND: Responses = {404: {"description": "Nothing with that id (or not the caller's)"}}
 
 
 def document_errors(routes: Iterable[BaseRoute], responses: Responses | None = None) -> None:
     """Publish in each route's OpenAPI the errors any route of its kind answers, beside its own.
 
-    A route that reads a body answers 400 when the body does not parse; one with a path parameter
-    answers 404 for an id that names nothing; `responses` are the group's own (401 and 403 where
-    every route is authenticated, say). A route's own `responses=` entries win.
+    A route that reads a body answers 400 when the body does not parse and 413 when it is too large;
+    one with a path parameter answers 404 for an id that names nothing; `responses` are the group's
+    own (401 and 403 where every route is authenticated, say). A route's own `responses=` win.
     """
     for route in routes:
         if not isinstance(route, APIRoute):
