@@ -60,7 +60,7 @@ pytestmark = [pytest.mark.xdist_group("schemathesis"), pytest.mark.timeout(900)]
 SURFACES = ["oro", "pool", "claims", "compute", "bitrecs"]
 # Cases per operation: schema-valid ones, and fewer schema-violating ones (they cost half as much again
 # to generate and mostly meet the same validation layer). About 10,400 requests over ~150 operations,
-# ~3.5 minutes of one core. PROCTOR_FUZZ_SCALE=0.2 for a quick local run, 5 for a long one.
+# about 4 minutes of one core. PROCTOR_FUZZ_SCALE=0.2 for a quick local run, 5 for a long one.
 SCALE = float(os.environ.get("PROCTOR_FUZZ_SCALE", "1"))
 EXAMPLES = {"positive": max(1, int(70 * SCALE)), "negative": max(1, int(20 * SCALE))}
 MIN_REQUESTS = int(10_000 * SCALE)
@@ -75,7 +75,7 @@ CHECKS = [
 
 @dataclass
 class Keys:
-    """The dev credentials registered before the run."""
+    """The dev credentials registered before the run, and the client that presents them."""
 
     compute_client: str = ""
     compute_miner: str = ""
@@ -83,9 +83,7 @@ class Keys:
     bitrecs_api_key: str = ""
     bitrecs_session: str = ""
     screeners: int = 0
-    http: Any = None
-    counts: Counter[str] = field(default_factory=Counter)
-    operations: set[str] = field(default_factory=set)
+    http: Any = None  # the one in-process client every case is sent with
 
 
 KEYS = Keys()
