@@ -25,13 +25,23 @@ INT64_MAX = 2**63 - 1
 INT32_MAX = 2**31 - 1
 MAX_OFFSET = 1_000_000  # deeper pages cost the database a scan of every row skipped
 
+
+def _not_bool(value: object) -> object:
+    # pydantic reads JSON `true` as 1 for an int; the published schema says integer.
+    if isinstance(value, bool):
+        raise ValueError("expected an integer, not a boolean")
+    return value
+
+
+NotBool = BeforeValidator(_not_bool)
+
 # Database ids, epoch and suite numbers: BIGINT columns, never negative.
-Id64 = Annotated[int, Ge(0), Le(INT64_MAX)]
+Id64 = Annotated[int, Ge(0), Le(INT64_MAX), NotBool]
 # Counters and small quantities a client reports or asks for (runs, successes, problem counts).
-Count = Annotated[int, Ge(0), Le(INT32_MAX)]
+Count = Annotated[int, Ge(0), Le(INT32_MAX), NotBool]
 # Any signed 64-bit integer the wire carries (codes, timestamps in seconds or milliseconds).
-Int64 = Annotated[int, Ge(-INT64_MAX - 1), Le(INT64_MAX)]
-Offset = Annotated[int, Ge(0), Le(MAX_OFFSET)]
+Int64 = Annotated[int, Ge(-INT64_MAX - 1), Le(INT64_MAX), NotBool]
+Offset = Annotated[int, Ge(0), Le(MAX_OFFSET), NotBool]
 
 # An SS58 address is 47-48 characters; the bound leaves room for other encodings without being a payload.
 Hotkey = Annotated[str, MaxLen(64)]

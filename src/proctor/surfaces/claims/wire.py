@@ -19,9 +19,10 @@ from typing import Annotated, Literal
 from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from proctor.http.params import Id64, Int64
+from proctor.http.params import Id64, Int64, NotBool
 
-Amount64 = Annotated[int, Ge(-(2**63)), Le(2**64 - 1)]  # a uint64 amount, or a negative one to refuse
+# A uint64 amount (or a negative one, which the core refuses with 400).
+Amount64 = Annotated[int, Ge(-(2**63)), Le(2**64 - 1), NotBool]
 
 
 class Health(BaseModel):
