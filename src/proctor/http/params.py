@@ -45,8 +45,9 @@ Offset = Annotated[int, Ge(0), Le(MAX_OFFSET), NotBool]
 
 # An SS58 address is 47-48 characters; the bound leaves room for other encodings without being a payload.
 Hotkey = Annotated[str, MaxLen(64)]
-# Opaque identifiers proctor issues (`job_…`, `miner_…`, lease and batch ids) and short names.
-Identifier = Annotated[str, MaxLen(128)]
+# Opaque identifiers proctor issues (`job_…`, `miner_…`, lease and batch ids). Far longer than any it
+# issues, so an odd id is still the surface's own "not found" (compute answers 404 for every unknown id).
+Identifier = Annotated[str, MaxLen(512)]
 # Free-text filters and labels (phase, status, action, provider names).
 Label = Annotated[str, MaxLen(256)]
 # Bearer tokens, API keys and similar credentials presented in headers.
