@@ -31,6 +31,7 @@ from proctor.errors import PayloadTooLarge, ProctorError
 from proctor.http.errors import ErrorRenderers
 
 MAX_JSON_DEPTH = 64
+MiB = 1024 * 1024
 BODYLESS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
@@ -241,4 +242,6 @@ def route_limits(
         ("/v1/miner/check", upload),
         (ROUTE_PREFIX + "/", blob_max_upload_bytes + 1),
         ("/v1/validator/", validator_max_body_bytes),
+        ("/api/v1/tasks", 4 * MiB),  # Pool batches: up to 16 evolutions of 64 KiB DSL each, plus scores
+        ("/validator/update-evaluation-run", 8 * MiB),  # Bitrecs: patch, agent and eval logs of 2 MB each
     ]

@@ -12,13 +12,43 @@ them in the envelope registered for the prefix. The root app merges every group'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from proctor.http.errors import ErrorRenderers, Renderer
+
+Responses = Mapping[int | str, dict[str, Any]]
+
+MALFORMED_BODY: Responses = {
+    400: {"description": "The body is not JSON (or not the form) the route reads"},
+    413: {"description": "The body is over the route's limit (README, Abuse limits)"},
+}
+NOT_FOUND: Responses = {404: {"description": "Nothing with that id (or not the caller's)"}}
+
+
+def document_errors(routes: Iterable[BaseRoute], responses: Responses | None = None) -> None:
+    """Publish in each route's OpenAPI the errors any route of its kind answers, beside its own.
+
+    A route that reads a body answers 400 when the body does not parse and 413 when it is too large;
+    one with a path parameter answers 404 for an id that names nothing; `responses` are the group's
+    own (401 and 403 where every route is authenticated, say). A route's own `responses=` win.
+    """
+    for route in routes:
+        if not isinstance(route, APIRoute):
+            continue
+        extra: dict[int | str, dict[str, Any]] = dict(responses or {})
+        if route.body_field is not None:
+            extra.update(MALFORMED_BODY)
+        if "{" in route.path:
+            extra.update(NOT_FOUND)
+        for status, description in extra.items():
+            if status not in route.responses and str(status) not in route.responses:
+                route.responses[status] = description
 
 
 def mount_group(
@@ -27,10 +57,14 @@ def mount_group(
     prefix: str,
     routers: Sequence[APIRouter],
     renderer: Renderer,
+    *,
+    responses: Responses | None = None,
 ) -> APIRouter:
-    """Mount `routers` (paths relative to `prefix`) as one group whose errors use `renderer`."""
+    """Mount `routers` (paths relative to `prefix`) as one group whose errors use `renderer`;
+    `responses` are errors every route of the group may answer (see `document_errors`)."""
     group = APIRouter()
     for router in routers:
+        document_errors(router.routes, responses)
         # Routes are copied rather than included: `include_router` would add another matching layer.
         group.routes.extend(router.routes)
     root.mount(prefix, group)
@@ -49,9 +83,36 @@ def merged_openapi(root: FastAPI) -> dict[str, Any]:
     paths = schema.setdefault("paths", {})
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for prefix, sub in getattr(root.state, "groups", []):
-        sub_schema = get_openapi(title=root.title, version=root.version, routes=sub.routes)
+        sub_schema = _without_clashes(
+            get_openapi(title=root.title, version=root.version, routes=sub.routes), components, prefix
+        )
         for path, item in sub_schema.get("paths", {}).items():
             paths[prefix + path] = item
         components.update(sub_schema.get("components", {}).get("schemas", {}))
     root.openapi_schema = schema
     return schema
+
+
+def _without_clashes(sub_schema: dict[str, Any], taken: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """`sub_schema` with each model whose name another group already uses for a different model
+    renamed (`MinerStatsResponse` of `/api/v1/miners` becomes `MinerStatsResponse_api_v1_miners`), and
+    every reference to it rewritten. Two peers' models may share a class name; their schemas must
+    not overwrite each other in the merged document."""
+    own = sub_schema.get("components", {}).get("schemas", {})
+    suffix = "_" + "_".join(part for part in prefix.split("/") if part)
+    renames = {name: name + suffix for name, model in own.items() if name in taken and taken[name] != model}
+    if not renames:
+        return sub_schema
+    refs = {f"#/components/schemas/{old}": f"#/components/schemas/{new}" for old, new in renames.items()}
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: refs.get(v, v) if k == "$ref" else rewrite(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [rewrite(item) for item in node]
+        return node
+
+    renamed = rewrite(sub_schema)
+    models = renamed["components"]["schemas"]
+    renamed["components"]["schemas"] = {renames.get(name, name): model for name, model in models.items()}
+    return renamed

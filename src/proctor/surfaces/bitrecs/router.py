@@ -20,16 +20,29 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from proctor.http.errors import ErrorRenderers
-from proctor.http.surface import mount_group
+from proctor.http.surface import Responses, document_errors, mount_group
 from proctor.surfaces.bitrecs import routes
 from proctor.surfaces.bitrecs.errors import render_bitrecs
+
+# Beside each route's own, in Bitrecs' bodies.
+SESSION: Responses = {
+    400: {"description": "A request Bitrecs' rules refuse (a wrong run transition, say)"},
+    401: {"description": "Missing or expired session token"},
+    403: {"description": "Not a whitelisted validator, or a wrong screener password"},
+    409: {"description": "The session's evaluation does not allow it"},
+}
+API_KEY: Responses = {
+    401: {"description": "Invalid or missing API Key"},
+    404: {"description": "No such agent or gist"},
+}
 
 
 def mount(app: FastAPI, renderers: ErrorRenderers) -> None:
     """Attach /check, /submit and the validator, scoring and agent groups, all in Bitrecs' bodies."""
-    mount_group(app, renderers, "/validator", [routes.validator], render_bitrecs)
-    mount_group(app, renderers, "/scoring", [routes.scoring], render_bitrecs)
-    mount_group(app, renderers, "/agent", [routes.agent], render_bitrecs)
+    mount_group(app, renderers, "/validator", [routes.validator], render_bitrecs, responses=SESSION)
+    mount_group(app, renderers, "/scoring", [routes.scoring], render_bitrecs, responses=API_KEY)
+    mount_group(app, renderers, "/agent", [routes.agent], render_bitrecs, responses=API_KEY)
+    document_errors(routes.root.routes)
     app.include_router(routes.root)
     renderers.register("/check", render_bitrecs)
     renderers.register("/submit", render_bitrecs)

@@ -15,6 +15,7 @@ from proctor.core.bitrecs import flows
 from proctor.core.submissions.bitrecs import Submission
 from proctor.errors import ProctorError, RateLimited, Unauthorized
 from proctor.http.deps import client_ip, core_of, state_of
+from proctor.http.params import Credential
 from proctor.storage.base import utcnow
 from proctor.surfaces.bitrecs import wire
 from proctor.surfaces.bitrecs.errors import API_KEY_CODE
@@ -201,7 +202,7 @@ async def connected_validators_info(request: Request) -> list[dict[str, Any]]:
 # --- the API-key read routes -------------------------------------------------------------------------------
 
 
-async def api_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
+async def api_key(request: Request, x_api_key: Annotated[Credential | None, Header()] = None) -> None:
     if not await flows.api_key_valid(core_of(request), key=x_api_key or ""):
         raise ProctorError("Invalid or missing API Key", code=API_KEY_CODE, status_code=401)
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from proctor.http.params import Int64
+
 
 class MinerSubmission(BaseModel):
     """The body of /check and /submit (the CLI's `MinerSubmission.to_dict()`)."""
@@ -37,7 +39,7 @@ class SubmitOk(BaseModel):
 
 class ValidatorRegistration(BaseModel):
     hotkey: str = Field(max_length=64)
-    timestamp: int
+    timestamp: Int64
     signed_timestamp: str = Field(max_length=256)
 
 
@@ -77,7 +79,7 @@ class UpdateRun(BaseModel):
     agent_logs: str | None = Field(default=None, max_length=2_000_000)
     test_results: Any = None
     eval_logs: str | None = Field(default=None, max_length=2_000_000)
-    error_code: int | None = None
+    error_code: Int64 | None = None
     error_message: str | None = Field(default=None, max_length=20_000)
 
 

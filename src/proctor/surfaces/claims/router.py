@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from proctor.config import Settings, load_settings
 from proctor.http.errors import ErrorRenderers
-from proctor.http.surface import mount_group
+from proctor.http.surface import Responses, document_errors, mount_group
 from proctor.surfaces.claims import routes
 from proctor.surfaces.pool.errors import render_detail
 
@@ -20,6 +20,11 @@ def routers(settings: Settings) -> list[APIRouter]:
     return [routes.router, *([routes.simulation_router] if settings.claims_simulation else [])]
 
 
+# Beside each route's own: a claim the contract's rules refuse (400), an epoch or hotkey not published.
+CLAIMS: Responses = {
+    400: {"description": "An invalid claim or proof"},
+    404: {"description": '`{"detail": "not found"}`'},
+}
 ENVELOPE = render_detail  # errors as `{"detail": ...}`, as Pool's claim server answers
 
 
@@ -27,10 +32,13 @@ def mount_at_root(app: FastAPI) -> None:
     """The claim routes at the root path (`proctor claims serve`, Pool's standalone claim server)."""
     settings: Settings = app.state.settings
     for router in routers(settings):
+        document_errors(router.routes, CLAIMS)
         app.include_router(router)
 
 
 def mount(app: FastAPI, renderers: ErrorRenderers) -> None:
     """Attach the claim app at the configured prefix; its errors are `{"detail": ...}`."""
     settings: Settings = getattr(app.state, "settings", None) or load_settings()
-    mount_group(app, renderers, settings.claims_path_prefix, routers(settings), render_detail)
+    mount_group(
+        app, renderers, settings.claims_path_prefix, routers(settings), render_detail, responses=CLAIMS
+    )

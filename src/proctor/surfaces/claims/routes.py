@@ -19,6 +19,7 @@ from proctor.core.rewards.claims import ClaimInput
 from proctor.core.rewards.errors import InvalidClaim
 from proctor.core.rewards.merkle import LEAF_ENCODING
 from proctor.http.deps import SessionDep, public_base_url, state_of
+from proctor.http.params import Hotkey, Id64, Offset
 from proctor.models.rewards import RewardEpoch
 from proctor.storage.base import utcnow
 from proctor.surfaces.claims import wire
@@ -106,13 +107,13 @@ async def default_epoch(request: Request, session: SessionDep) -> wire.EpochInfo
 
 @router.get("/epoch/proof/{hotkey}", response_model=wire.ProofPackage, responses=NOT_FOUND)
 @router.get("/epoch/claim/{hotkey}", response_model=wire.ProofPackage, responses=NOT_FOUND)
-async def default_proof(hotkey: str, session: SessionDep, cache: CacheDep) -> wire.ProofPackage:
+async def default_proof(hotkey: Hotkey, session: SessionDep, cache: CacheDep) -> wire.ProofPackage:
     """The hotkey's proof package in the default epoch."""
     return _package(await epoch_service.proof_package(session, number=None, hotkey=hotkey, cache=cache))
 
 
 @router.get("/epoch/{epoch_id}", response_model=wire.EpochInfo, responses=NOT_FOUND)
-async def epoch_by_id(epoch_id: int, request: Request, session: SessionDep) -> wire.EpochInfo:
+async def epoch_by_id(epoch_id: Id64, request: Request, session: SessionDep) -> wire.EpochInfo:
     """Metadata of one epoch: root, number of leaves, total, publication time, tree URI."""
     epoch = await epoch_service.get_epoch(session, number=epoch_id)
     latest = await epoch_service.get_epoch(session, number=None)
@@ -121,14 +122,16 @@ async def epoch_by_id(epoch_id: int, request: Request, session: SessionDep) -> w
 
 @router.get("/epoch/{epoch_id}/proof/{hotkey}", response_model=wire.ProofPackage, responses=NOT_FOUND)
 @router.get("/epoch/{epoch_id}/claim/{hotkey}", response_model=wire.ProofPackage, responses=NOT_FOUND)
-async def epoch_proof(epoch_id: int, hotkey: str, session: SessionDep, cache: CacheDep) -> wire.ProofPackage:
+async def epoch_proof(
+    epoch_id: Id64, hotkey: Hotkey, session: SessionDep, cache: CacheDep
+) -> wire.ProofPackage:
     """The hotkey's proof package in one epoch; 404 `{"detail": "not found"}` without a leaf there."""
     return _package(await epoch_service.proof_package(session, number=epoch_id, hotkey=hotkey, cache=cache))
 
 
 @router.get("/epoch/{epoch_id}/tree", responses=NOT_FOUND)
 async def epoch_tree(
-    epoch_id: int, request: Request, session: SessionDep, cache: CacheDep
+    epoch_id: Id64, request: Request, session: SessionDep, cache: CacheDep
 ) -> StreamingResponse:
     """The epoch's whole tree as OpenZeppelin's `standard-v1` dump (JS `StandardMerkleTree.load`)."""
     epoch = await epoch_service.get_epoch(session, number=epoch_id)
@@ -174,7 +177,7 @@ async def claim_default(body: wire.ClaimRequest, session: SessionDep) -> wire.Cl
 
 
 @simulation_router.post("/epoch/{epoch_id}/claim", response_model=wire.ClaimReceipt)
-async def claim_in_epoch(epoch_id: int, body: wire.ClaimRequest, session: SessionDep) -> wire.ClaimReceipt:
+async def claim_in_epoch(epoch_id: Id64, body: wire.ClaimRequest, session: SessionDep) -> wire.ClaimReceipt:
     """Simulate `claim_single` against one epoch: verify the proof, pay what is still owed."""
     return await _claim(epoch_id, body, session)
 
@@ -205,7 +208,6 @@ async def _ledger(number: int | None, session: SessionDep, limit: int, offset: i
 
 
 Limit = Annotated[int, Query(ge=1, le=10_000)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 @simulation_router.get("/ledger", response_model=wire.Ledger, responses=NOT_FOUND)
@@ -216,7 +218,7 @@ async def default_ledger(session: SessionDep, limit: Limit = 1000, offset: Offse
 
 @simulation_router.get("/ledger/{epoch_id}", response_model=wire.Ledger, responses=NOT_FOUND)
 async def epoch_ledger(
-    epoch_id: int, session: SessionDep, limit: Limit = 1000, offset: Offset = 0
+    epoch_id: Id64, session: SessionDep, limit: Limit = 1000, offset: Offset = 0
 ) -> wire.Ledger:
     """One epoch's simulated claims."""
     return await _ledger(epoch_id, session, limit, offset)

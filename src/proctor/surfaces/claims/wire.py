@@ -14,9 +14,15 @@ Representation choices (Pool's own metadata and ledger shapes are not public):
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from proctor.http.params import Id64, Int64, NotBool
+
+# A uint64 amount (or a negative one, which the core refuses with 400).
+Amount64 = Annotated[int, Ge(-(2**63)), Le(2**64 - 1), NotBool]
 
 
 class Health(BaseModel):
@@ -67,14 +73,16 @@ class ClaimRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    epoch: int | None = None
-    index: int
+    # Bounded to what JSON and the database carry; the contract's own ranges (uint32 index, positive
+    # uint64 amount) and the proof's hex are checked by the core, which answers 400 as the claim server.
+    epoch: Id64 | None = None
+    index: Int64
     hotkey: str = Field(max_length=128)
     recipient_coldkey: str | None = Field(default=None, max_length=128)
     recipient_address: str | None = Field(default=None, max_length=128)
-    amount_units: int | None = None
-    amount: int | None = None
-    proof: list[str] = Field(max_length=256)
+    amount_units: Amount64 | None = None
+    amount: Amount64 | None = None
+    proof: list[Annotated[str, Field(max_length=66)]] = Field(max_length=256)  # "0x" + 32 bytes in hex
 
     @model_validator(mode="after")
     def _required(self) -> ClaimRequest:

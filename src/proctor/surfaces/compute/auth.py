@@ -17,6 +17,7 @@ from proctor.core.compute import keys
 from proctor.core.compute import service as compute_service
 from proctor.errors import RateLimited
 from proctor.http.deps import SessionDep, client_ip, state_of
+from proctor.http.params import Identifier
 from proctor.http.state import AppState
 from proctor.models import ComputeClient, ComputeMiner
 
@@ -76,7 +77,7 @@ async def _authenticated_miner(request: Request, session: SessionDep) -> Compute
 def own_miner(*, job_op: bool) -> Callable[..., Awaitable[ComputeMiner]]:
     """The authenticated miner, which must be the `{miner_id}` in the path (404 otherwise)."""
 
-    async def dependency(miner_id: str, request: Request, session: SessionDep) -> ComputeMiner:
+    async def dependency(miner_id: Identifier, request: Request, session: SessionDep) -> ComputeMiner:
         miner = compute_service.require_own(await _authenticated_miner(request, session), miner_id)
         if job_op:
             await enforce(state_of(request), "compute_rate_limit_job_ops", "miner:" + miner.id)

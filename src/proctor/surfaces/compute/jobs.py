@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from proctor.core.compute import flows
 from proctor.core.compute import service as compute_service
 from proctor.http.deps import SessionDep, core_of
+from proctor.http.params import Identifier, Offset
 from proctor.storage.base import utcnow
 from proctor.surfaces.compute import mapping, wire
 from proctor.surfaces.compute.auth import Client, ClientForFlow, ClientJobOp
@@ -43,7 +44,7 @@ async def list_jobs(
     session: SessionDep,
     state: JobState | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    offset: Offset = 0,
     status: Annotated[JobState | None, Query(description="AITBC's name for `state`.")] = None,
 ) -> wire.JobList:
     """The client's jobs, newest first."""
@@ -59,7 +60,7 @@ async def job_history(
     session: SessionDep,
     state: JobState | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    offset: Offset = 0,
     status: Annotated[JobState | None, Query(description="AITBC's name for `state`.")] = None,
 ) -> wire.JobList:
     """The client's jobs, newest first (AITBC's path; declared before `/{job_id}`, so not shadowed)."""
@@ -67,7 +68,7 @@ async def job_history(
 
 
 @router.get("/{job_id}", response_model=wire.JobView, responses=CLIENT_ERRORS)
-async def get_job(job_id: str, client: Client, session: SessionDep) -> wire.JobView:
+async def get_job(job_id: Identifier, client: Client, session: SessionDep) -> wire.JobView:
     """A job's state."""
     return mapping.job_view(
         await compute_service.client_job(session, client_id=client.id, job_id=job_id, now=utcnow())
@@ -83,7 +84,7 @@ async def get_job(job_id: str, client: Client, session: SessionDep) -> wire.JobV
         425: {"description": "JOB_NOT_READY: still queued or running"},
     },
 )
-async def get_result(job_id: str, client: Client, session: SessionDep) -> wire.JobResult:
+async def get_result(job_id: Identifier, client: Client, session: SessionDep) -> wire.JobResult:
     """A completed job's result (425 while it is still queued or running)."""
     job = await compute_service.job_result(session, client_id=client.id, job_id=job_id, now=utcnow())
     return mapping.job_result(job)
@@ -94,7 +95,7 @@ async def get_result(job_id: str, client: Client, session: SessionDep) -> wire.J
     response_model=wire.JobView,
     responses={**CLIENT_ERRORS, 409: {"description": "JOB_NOT_CANCELABLE: a miner took it, or it ended"}},
 )
-async def cancel_job(job_id: str, client: ClientJobOp, session: SessionDep) -> wire.JobView:
+async def cancel_job(job_id: Identifier, client: ClientJobOp, session: SessionDep) -> wire.JobView:
     """Cancel a queued job (again is harmless)."""
     return mapping.job_view(
         await compute_service.cancel_job(session, client_id=client.id, job_id=job_id, now=utcnow())

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from proctor.core.compute import flows, money, schemas
 from proctor.core.compute import service as compute_service
 from proctor.http.deps import SessionDep, core_of, state_of
+from proctor.http.params import Identifier
 from proctor.storage.base import utcnow
 from proctor.surfaces.compute import mapping, wire
 from proctor.surfaces.compute.auth import (
@@ -83,7 +84,7 @@ async def update_miner(body: wire.MinerUpdate, miner: OwnMiner, session: Session
 
 
 @router.post("/{miner_id}/heartbeat", response_model=wire.HeartbeatResponse, responses=MINER_ERRORS)
-async def heartbeat(miner_id: str, request: Request) -> wire.HeartbeatResponse:
+async def heartbeat(miner_id: Identifier, request: Request) -> wire.HeartbeatResponse:
     """Say the miner is alive: renews the leases of its running jobs and brings it back online."""
     key = await limited_key(request)
     with counted_auth_failures(request):
@@ -110,7 +111,7 @@ async def running_jobs(miner: OwnMiner, session: SessionDep) -> wire.AssignedJob
 
 
 @router.post("/{miner_id}/jobs/{job_id}/accept", response_model=wire.AssignedJob, responses=JOB_OP_ERRORS)
-async def accept_job(miner_id: str, job_id: str, request: Request) -> wire.AssignedJob:
+async def accept_job(miner_id: Identifier, job_id: Identifier, request: Request) -> wire.AssignedJob:
     """Take a queued job. 409 when another miner got it first, at capacity, or the job does not fit."""
     key = await limited_key(request)
     state = state_of(request)
@@ -129,7 +130,11 @@ async def accept_job(miner_id: str, job_id: str, request: Request) -> wire.Assig
     "/{miner_id}/jobs/{job_id}/complete", response_model=wire.CompleteResponse, responses=JOB_OP_ERRORS
 )
 async def complete_job(
-    job_id: str, body: wire.CompleteRequest, miner: OwnMinerJobOp, request: Request, session: SessionDep
+    job_id: Identifier,
+    body: wire.CompleteRequest,
+    miner: OwnMinerJobOp,
+    request: Request,
+    session: SessionDep,
 ) -> wire.CompleteResponse:
     """Deliver a job's result while holding its lease; the job's price is credited once."""
     done = await compute_service.complete(
@@ -147,7 +152,7 @@ async def complete_job(
 
 @router.post("/{miner_id}/jobs/{job_id}/fail", response_model=wire.FailResponse, responses=JOB_OP_ERRORS)
 async def fail_job(
-    job_id: str,
+    job_id: Identifier,
     miner: OwnMinerForFlow,
     request: Request,
     body: wire.FailRequest | None = None,

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 
 from proctor.core.compute import flows, money
 from proctor.http.deps import core_of, state_of
+from proctor.http.params import Identifier
 from proctor.storage.base import utcnow
 from proctor.surfaces.compute import mapping, wire
 from proctor.surfaces.compute.auth import _key_bucket, enforce, presented_key
@@ -103,7 +104,7 @@ async def poll(
 
 @router.post("/{job_id}/result", response_model=wire.AitbcResultResponse, responses=JOB_ERRORS)
 async def result(
-    job_id: str, body: wire.AitbcResult, request: Request, key: JobOpKey, x_miner_id: MinerId = None
+    job_id: Identifier, body: wire.AitbcResult, request: Request, key: JobOpKey, x_miner_id: MinerId = None
 ) -> wire.AitbcResultResponse:
     """Finish a job this miner holds; `result.status == "failed"` gives it up instead."""
     done = await flows.submit_result(
@@ -121,7 +122,7 @@ async def result(
 
 @router.post("/{job_id}/fail", response_model=wire.AitbcFailResponse, responses=JOB_ERRORS)
 async def fail(
-    job_id: str,
+    job_id: Identifier,
     request: Request,
     key: JobOpKey,
     x_miner_id: MinerId = None,

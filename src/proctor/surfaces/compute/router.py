@@ -45,7 +45,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from proctor.http.errors import ErrorRenderers
-from proctor.http.surface import mount_group
+from proctor.http.surface import document_errors, mount_group
 from proctor.surfaces.compute import jobs as job_routes
 from proctor.surfaces.compute import miners, poll
 from proctor.surfaces.compute.errors import render_compute
@@ -56,5 +56,6 @@ def mount(app: FastAPI, renderers: ErrorRenderers) -> None:
     mount_group(app, renderers, "/v1/miners", [poll.router, miners.router], render_compute)
     mount_group(app, renderers, "/v1/jobs", [job_routes.router], render_compute)
     # A mount matches only paths below its prefix; the bare collection paths live on the root app.
-    app.include_router(miners.root)
-    app.include_router(job_routes.root)
+    for router in (miners.root, job_routes.root):
+        document_errors(router.routes)
+        app.include_router(router)

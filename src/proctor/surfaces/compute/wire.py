@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from proctor.core.compute.money import CURRENCY
+from proctor.http.params import INT32_MAX, Label
 
 MAX_JOB_PRICE = Decimal(10**9)
 MAX_HOURLY_PRICE = Decimal(10**6)
@@ -187,13 +188,13 @@ class AitbcConstraints(BaseModel):
         default=None, description="The miner's price per hour at most this."
     )
     # Not honoured by proctor: a job asking for one is refused with 400 UNSUPPORTED_CONSTRAINT.
-    cuda: str | None = None
+    cuda: Label | None = None
     min_reputation: float | None = None
     zk_proof_required: bool = False
     tee_attestation_required: bool = False
-    tee_enclave_id: str | None = None
+    tee_enclave_id: Label | None = None
     confidential: bool = False
-    required_enclave_measurement: str | None = None
+    required_enclave_measurement: Label | None = None
     bond_required: bool = False
     min_bond_amount: float | None = None
 
@@ -223,7 +224,7 @@ class JobCreate(BaseModel):
     estimated_time: Annotated[int, Field(ge=1, le=MAX_ESTIMATED_SECONDS, description="seconds")] | None = None
     price: JobPrice | None = Field(default=None, description="What the job pays its miner on completion.")
     payload: dict[str, Any] = Field(default_factory=dict)
-    ttl_seconds: Annotated[int, Field(ge=1)] | None = Field(
+    ttl_seconds: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = Field(
         default=None, description="How long it may wait for a miner (server default when omitted)."
     )
     constraints: AitbcConstraints | None = None

@@ -17,13 +17,13 @@ from proctor.core.admin import analytics, audit
 from proctor.core.admin import flows as admin
 from proctor.core.admin.audit import Actor
 from proctor.http.deps import core_of, public_base_url
+from proctor.http.params import Count, DateTime, Hotkey, Id64, Label, Offset
 from proctor.storage.base import utcnow
 from proctor.surfaces.oro.auth import AdminAuth
 
 router = APIRouter(tags=["admin"])  # mounted at /v1/admin
 
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 def actor(principal: Any) -> Actor:
@@ -35,20 +35,20 @@ class Reason(BaseModel):
 
 
 class SuiteReason(Reason):
-    suite_id: int | None = None
+    suite_id: Id64 | None = None
 
 
 class OptionalReason(BaseModel):
     reason: str | None = Field(default=None, max_length=2000)
-    suite_id: int | None = None
+    suite_id: Id64 | None = None
 
 
 class ReevaluateBody(SuiteReason):
-    required_successes: int | None = None
+    required_successes: Count | None = None
 
 
 class SetTopBody(BaseModel):
-    suite_id: int | None = None
+    suite_id: Id64 | None = None
     force: bool = False
 
 
@@ -57,7 +57,7 @@ class PauseBody(Reason):
 
 
 class UpdateValidatorBody(BaseModel):
-    max_concurrent_runs: int
+    max_concurrent_runs: Count
 
 
 class CreateSuiteBody(BaseModel):
@@ -95,10 +95,10 @@ async def list_agent_versions(
     principal: AdminAuth,
     is_eligible: bool | None = None,
     is_discarded: bool | None = None,
-    miner_hotkey: str | None = None,
-    suite_id: int | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    miner_hotkey: Hotkey | None = None,
+    suite_id: Id64 | None = None,
+    since: DateTime | None = None,
+    until: DateTime | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -275,15 +275,15 @@ def _run_entry(row: admin.RunRow) -> dict[str, Any]:
 async def list_evaluation_runs(
     request: Request,
     principal: AdminAuth,
-    status: str | None = None,
+    status: Label | None = None,
     agent_version_id: uuid.UUID | None = None,
-    validator_hotkey: str | None = None,
-    phase: str | None = None,
+    validator_hotkey: Hotkey | None = None,
+    phase: Label | None = None,
     race_id: uuid.UUID | None = None,
     eval_work_item_id: uuid.UUID | None = None,
-    inference_provider: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    inference_provider: Label | None = None,
+    since: DateTime | None = None,
+    until: DateTime | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -338,8 +338,8 @@ async def list_miners(
     request: Request,
     principal: AdminAuth,
     is_banned: bool | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: DateTime | None = None,
+    until: DateTime | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -367,7 +367,7 @@ async def list_miners(
 
 
 @router.post("/miners/{hotkey}/clear-cooldown")
-async def clear_miner_cooldown(hotkey: str, request: Request, principal: AdminAuth) -> dict[str, Any]:
+async def clear_miner_cooldown(hotkey: Hotkey, request: Request, principal: AdminAuth) -> dict[str, Any]:
     """Let the miner submit again at once."""
     done = await admin.clear_miner_cooldown(
         core_of(request), actor=actor(principal), hotkey=hotkey, now=utcnow()
@@ -382,7 +382,7 @@ async def clear_miner_cooldown(hotkey: str, request: Request, principal: AdminAu
 
 @router.post("/miners/{miner_hotkey}/ban")
 async def ban_miner(
-    miner_hotkey: str, body: Reason, request: Request, principal: AdminAuth
+    miner_hotkey: Hotkey, body: Reason, request: Request, principal: AdminAuth
 ) -> dict[str, Any]:
     """Ban a miner's hotkey."""
     done = await admin.ban_hotkey(
@@ -397,7 +397,7 @@ async def ban_miner(
 
 
 @router.post("/miners/{miner_hotkey}/unban")
-async def unban_miner(miner_hotkey: str, request: Request, principal: AdminAuth) -> dict[str, Any]:
+async def unban_miner(miner_hotkey: Hotkey, request: Request, principal: AdminAuth) -> dict[str, Any]:
     """Lift a miner's ban."""
     done = await admin.unban_hotkey(
         core_of(request), actor=actor(principal), hotkey=miner_hotkey, role="miner", now=utcnow()
@@ -457,7 +457,7 @@ async def list_validators(
 
 @router.patch("/validators/{validator_hotkey}")
 async def update_validator(
-    validator_hotkey: str, body: UpdateValidatorBody, request: Request, principal: AdminAuth
+    validator_hotkey: Hotkey, body: UpdateValidatorBody, request: Request, principal: AdminAuth
 ) -> dict[str, Any]:
     """Configure a validator (`max_concurrent_runs`)."""
     row = await admin.update_validator(
@@ -472,7 +472,7 @@ async def update_validator(
 
 @router.post("/validators/{validator_hotkey}/ban")
 async def ban_validator(
-    validator_hotkey: str, body: Reason, request: Request, principal: AdminAuth
+    validator_hotkey: Hotkey, body: Reason, request: Request, principal: AdminAuth
 ) -> dict[str, Any]:
     """Ban a validator's hotkey."""
     done = await admin.ban_hotkey(
@@ -487,7 +487,7 @@ async def ban_validator(
 
 
 @router.post("/validators/{validator_hotkey}/unban")
-async def unban_validator(validator_hotkey: str, request: Request, principal: AdminAuth) -> dict[str, Any]:
+async def unban_validator(validator_hotkey: Hotkey, request: Request, principal: AdminAuth) -> dict[str, Any]:
     """Lift a validator's ban."""
     done = await admin.unban_hotkey(
         core_of(request), actor=actor(principal), hotkey=validator_hotkey, role="validator", now=utcnow()
@@ -552,7 +552,10 @@ async def create_suite(body: CreateSuiteBody, request: Request, principal: Admin
 
 @router.post("/suites/{suite_id}/activate")
 async def activate_suite(
-    suite_id: int, request: Request, principal: AdminAuth, requeue_top_n: Annotated[int, Query(ge=0)] = 10
+    suite_id: Id64,
+    request: Request,
+    principal: AdminAuth,
+    requeue_top_n: Annotated[int, Query(ge=0, le=1000)] = 10,
 ) -> dict[str, Any]:
     """Make a suite the active one; the previous suite's top `requeue_top_n` versions are re-queued on it."""
     s = await admin.activate_suite(
@@ -587,12 +590,12 @@ async def reaper_stats(request: Request, principal: AdminAuth) -> dict[str, Any]
 async def audit_events(
     request: Request,
     principal: AdminAuth,
-    action: str | None = None,
-    target_type: str | None = None,
-    target_id: str | None = None,
-    actor_hotkey: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    action: Label | None = None,
+    target_type: Label | None = None,
+    target_id: Label | None = None,
+    actor_hotkey: Hotkey | None = None,
+    since: DateTime | None = None,
+    until: DateTime | None = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -622,12 +625,12 @@ async def audit_events(
 async def agent_version_variance(
     request: Request,
     principal: AdminAuth,
-    suite_id: int | None = None,
-    phase: str | None = None,
+    suite_id: Id64 | None = None,
+    phase: Label | None = None,
     variance_threshold: Annotated[float, Query(ge=0)] = 0.1,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: DateTime | None = None,
+    until: DateTime | None = None,
 ) -> dict[str, Any]:
     """Versions whose validators disagree most."""
     found = await analytics.version_variance(
@@ -670,7 +673,7 @@ async def agent_version_variance(
 
 @router.get("/analytics/validator-failures/{validator_hotkey}")
 async def validator_failures(
-    validator_hotkey: str,
+    validator_hotkey: Hotkey,
     request: Request,
     principal: AdminAuth,
     limit: Annotated[int, Query(ge=1, le=500)] = 25,
@@ -694,9 +697,9 @@ async def validator_failures(
 async def validator_resources(
     request: Request,
     principal: AdminAuth,
-    start: datetime,
-    end: datetime,
-    validator_hotkey: str | None = None,
+    start: DateTime,
+    end: DateTime,
+    validator_hotkey: Hotkey | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 5000,
 ) -> dict[str, Any]:
     """Host metrics validators reported in a window (their latest report each)."""
@@ -721,10 +724,10 @@ async def validator_resources(
 async def validator_scores(
     request: Request,
     principal: AdminAuth,
-    suite_id: int | None = None,
-    phase: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    suite_id: Id64 | None = None,
+    phase: Label | None = None,
+    since: DateTime | None = None,
+    until: DateTime | None = None,
 ) -> dict[str, Any]:
     """Each validator's score distribution against everybody's, with outliers flagged."""
     found = await analytics.validator_scores(

@@ -11,6 +11,7 @@ from proctor.auth import sessions
 from proctor.auth.principal import role_of
 from proctor.errors import AuthError, Forbidden, Unauthorized
 from proctor.http.deps import SessionDep, StateDep, state_of
+from proctor.http.params import Credential
 from proctor.surfaces.oro import wire
 from proctor.surfaces.oro.auth import AnyAuth, per_ip_limit
 
@@ -61,7 +62,7 @@ async def create_session(
 
 @router.post("/logout", response_model=wire.LogoutResponse)
 async def logout(
-    session: SessionDep, authorization: Annotated[str | None, Header()] = None
+    session: SessionDep, authorization: Annotated[Credential | None, Header()] = None
 ) -> wire.LogoutResponse:
     """Log out and invalidate the current session."""
     scheme, _, token = (authorization or "").partition(" ")

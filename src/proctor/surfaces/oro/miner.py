@@ -19,6 +19,7 @@ from proctor.core.submissions.gates import Candidate, Facts, cooldown_rejection
 from proctor.errors import RateLimited
 from proctor.http.deps import SessionDep, state_of
 from proctor.http.multipart import read_upload
+from proctor.http.params import Label
 from proctor.http.state import AppState
 from proctor.storage.base import utcnow
 from proctor.surfaces.oro import mapping, wire
@@ -207,7 +208,7 @@ async def set_default_inference_provider(
 
 @router.get("/inference-auth/{provider}")
 async def get_inference_auth_status_one(
-    provider: str, principal: MinerAuth, session: SessionDep
+    provider: Label, principal: MinerAuth, session: SessionDep
 ) -> dict[str, Any]:
     """Whether the miner has a credential stored for one provider."""
     return await credential_service.status(session, hotkey=principal.hotkey, provider=provider)
@@ -215,7 +216,7 @@ async def get_inference_auth_status_one(
 
 @router.post("/inference-auth/{provider}")
 async def store_inference_credential(
-    provider: str, body: StoreCredentialRequest, request: Request, principal: MinerAuth, session: SessionDep
+    provider: Label, body: StoreCredentialRequest, request: Request, principal: MinerAuth, session: SessionDep
 ) -> dict[str, Any]:
     """Store (or overwrite) a credential; it is validated with the provider before it is kept.
 
@@ -232,7 +233,7 @@ async def store_inference_credential(
 
 @router.delete("/inference-auth/{provider}")
 async def delete_inference_credential(
-    provider: str, principal: MinerAuth, session: SessionDep
+    provider: Label, principal: MinerAuth, session: SessionDep
 ) -> dict[str, Any]:
     """Disconnect a provider; a deleted default falls back to another connected provider, or none."""
     return await credential_service.delete(session, hotkey=principal.hotkey, provider=provider)

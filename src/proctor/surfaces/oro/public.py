@@ -21,6 +21,7 @@ from proctor.core.subnet import flows as subnet
 from proctor.core.suites import service as suite_service
 from proctor.errors import SuiteNotFound
 from proctor.http.deps import SessionDep, public_base_url, state_of
+from proctor.http.params import Id64, Label, Offset
 from proctor.storage.base import utcnow
 from proctor.surfaces.oro import mapping, wire
 
@@ -41,7 +42,7 @@ async def list_suites(session: SessionDep) -> list[wire.SuitePublic]:
 
 @router.get("/suites/{suite_id}/problems", response_model=wire.SuiteWithProblemsResponse)
 async def get_suite_problems(
-    suite_id: int, session: SessionDep, include_embeddings: bool = False
+    suite_id: Id64, session: SessionDep, include_embeddings: bool = False
 ) -> wire.SuiteWithProblemsResponse:
     """List the problems of a suite. Ground-truth fields stay hidden unless the operator made them public."""
     suite = await suite_service.get_suite(session, suite_id=suite_id)
@@ -87,7 +88,7 @@ async def get_agent_version_runs(
 async def get_agent_version_problems(
     agent_version_id: uuid.UUID,
     session: SessionDep,
-    phase: str | None = None,
+    phase: Label | None = None,
     race_id: uuid.UUID | None = None,
 ) -> wire.AgentVersionProblemsResponse:
     """Per-problem × per-validator progress matrix (proctor runs the QUALIFYING phase only)."""
@@ -122,9 +123,9 @@ async def get_running_evaluations(session: SessionDep) -> list[wire.RunningEvalu
 async def get_pending_evaluations(
     request: Request,
     session: SessionDep,
-    suite_id: int | None = None,
+    suite_id: Id64 | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> wire.PendingEvaluationsResponse:
     """Open work items waiting for validator claims, with a projected drain time."""
     active = sum(1 for v in state_of(request).registry.validators() if not v.banned)
@@ -147,10 +148,10 @@ def _json(body: bytes) -> Response:
 async def get_leaderboard(
     request: Request,
     session: SessionDep,
-    suite_id: int | None = None,
+    suite_id: Id64 | None = None,
     score_type: Literal["qualifying", "race"] = "qualifying",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     q: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
     """Eligible agents ranked by final score; `q` matches agent names (substring) or hotkeys (prefix)."""
@@ -226,7 +227,7 @@ async def _top_agent(session: AsyncSession, settings: Settings) -> wire.TopAgent
 
 
 @router.get("/top/history", response_model=wire.TopHistoryResponse)
-async def get_top_history(session: SessionDep, suite_id: int | None = None) -> wire.TopHistoryResponse:
+async def get_top_history(session: SessionDep, suite_id: Id64 | None = None) -> wire.TopHistoryResponse:
     """Every agent that has held the top spot (for one suite, or all), newest first."""
     rows = await top_service.history(session, suite_id=suite_id)
     current_ids = {row.agent_version_id for row, _, _ in rows if row.ended_at is None}
@@ -283,7 +284,7 @@ async def get_top_miner_payout(request: Request, session: SessionDep) -> wire.To
     response_model=wire.InferenceModelsResponse | wire.RankedInferenceModelsResponse,
 )
 async def get_inference_models(
-    request: Request, provider: str = "chutes", ranked: bool = False
+    request: Request, provider: Label = "chutes", ranked: bool = False
 ) -> wire.InferenceModelsResponse | wire.RankedInferenceModelsResponse:
     """The models validators may call for agents' inference (ranked: the same list, in its order)."""
     models = subnet.inference_models(state_of(request).settings, provider=provider)

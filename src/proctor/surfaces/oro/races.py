@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from proctor.core.admin.audit import Actor
 from proctor.core.races import flows
 from proctor.http.deps import core_of
+from proctor.http.params import Id64, Offset
 from proctor.models import Race
 from proctor.storage.base import utcnow
 from proctor.surfaces.oro.auth import AdminAuth, MinerAuth
@@ -128,9 +129,9 @@ async def get_current_race(request: Request) -> RaceCurrentResponse:
 @public_router.get("/races/history", response_model=RaceHistoryResponse)
 async def get_race_history(
     request: Request,
-    suite_id: int | None = None,
+    suite_id: Id64 | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> RaceHistoryResponse:
     """Completed and cancelled races, most recent first."""
     total, views = await flows.history(core_of(request), suite_id=suite_id, limit=limit, offset=offset)

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from proctor.http.params import Count, Id64, Label
+
 
 class SuitePublic(BaseModel):
     suite_id: int
@@ -199,8 +201,8 @@ class ProblemProgressUpdate(BaseModel):
     score_components_summary: dict[str, Any] | None = None
     logs_s3_key: str | None = Field(default=None, max_length=512)
     reasoning_score: float | None = None
-    inference_failure_count: int | None = None
-    inference_total: int | None = None
+    inference_failure_count: Count | None = None
+    inference_total: Count | None = None
     execution_time: float | None = None
 
 
@@ -236,10 +238,10 @@ class CompleteRunResponse(BaseModel):
 
 
 class PresignUploadRequest(BaseModel):
-    content_length: int
+    content_length: Id64
     eval_run_id: uuid.UUID
     problem_id: uuid.UUID
-    content_type: str = "application/json"
+    content_type: Label = "application/json"
 
 
 class PresignUploadResponse(BaseModel):
@@ -301,8 +303,8 @@ class ValidatorProblemResult(BaseModel):
     score_components: dict[str, Any] | None = None
     reasoning_score: float | None = None
     updated_at: datetime | None = None
-    inference_failure_count: int | None = None
-    inference_total: int | None = None
+    inference_failure_count: Count | None = None
+    inference_total: Count | None = None
     execution_time: float | None = None
 
 

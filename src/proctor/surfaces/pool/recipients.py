@@ -8,6 +8,7 @@ from proctor.auth.verifier import is_valid_ss58
 from proctor.core.rewards import recipients as recipient_service
 from proctor.errors import ValidationFailed
 from proctor.http.deps import SessionDep
+from proctor.http.params import Hotkey
 from proctor.storage.base import utcnow
 from proctor.surfaces.pool import wire
 from proctor.surfaces.pool.auth import WalletAuth, authenticate
@@ -61,7 +62,7 @@ async def get_own_recipient_coldkey(hotkey: WalletAuth, session: SessionDep) -> 
 
 
 @router.get("/recipient-coldkey/{miner_hotkey}", response_model=wire.RecipientResponse)
-async def get_recipient_coldkey(miner_hotkey: str, session: SessionDep) -> wire.RecipientResponse:
+async def get_recipient_coldkey(miner_hotkey: Hotkey, session: SessionDep) -> wire.RecipientResponse:
     """Public lookup of a hotkey's mapping."""
     if not is_valid_ss58(miner_hotkey):
         raise ValidationFailed("miner_hotkey is not a valid SS58 address")

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Request
 
 from proctor.core.pool import reads
 from proctor.http.deps import core_of
+from proctor.http.params import Id64
 from proctor.storage.base import utcnow
 from proctor.surfaces.pool import wire
 from proctor.surfaces.pool.auth import WalletAuth
@@ -63,7 +64,7 @@ async def sota(
 
 
 @router.post("/verify/{result_id}", response_model=wire.VerifyResponse)
-async def verify(request: Request, result_id: int, hotkey: WalletAuth) -> wire.VerifyResponse:
+async def verify(request: Request, result_id: Id64, hotkey: WalletAuth) -> wire.VerifyResponse:
     """Mark a consensus-scored result verified (signed; repeating it keeps the first time)."""
     row = await reads.verify(core_of(request), result_id=result_id, now=utcnow())
     return wire.VerifyResponse(result_id=row.id, verified_at=row.verified_at)

@@ -88,11 +88,15 @@ def _disclaimer(request: Request) -> str:
     return DEFAULT_DISCLAIMER
 
 
-@router.get("/disclaimer.md", response_class=PlainTextResponse)
-@api_router.get("/disclaimer.md", response_class=PlainTextResponse)
-async def disclaimer_markdown(request: Request) -> PlainTextResponse:
+class MarkdownResponse(PlainTextResponse):
+    media_type = "text/markdown"  # what the schema publishes; Starlette adds the charset
+
+
+@router.get("/disclaimer.md", response_class=MarkdownResponse)
+@api_router.get("/disclaimer.md", response_class=MarkdownResponse)
+async def disclaimer_markdown(request: Request) -> MarkdownResponse:
     """The operator's disclaimer as Markdown."""
-    return PlainTextResponse(_disclaimer(request), media_type="text/markdown; charset=utf-8")
+    return MarkdownResponse(_disclaimer(request))
 
 
 @api_router.get("/disclaimer")

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from proctor.core.pool import flows
 from proctor.core.pool.errors import AssignmentNotFound
 from proctor.http.deps import core_of
+from proctor.http.params import Identifier
 from proctor.storage.base import utcnow
 from proctor.surfaces.pool import wire
 from proctor.surfaces.pool.auth import WalletAuth, authenticate
@@ -70,7 +71,9 @@ def _submitted(found: flows.Submitted) -> wire.SubmitResponse:
 
 
 @router.post("/{lease_id}/submit_lease", response_model=wire.SubmitResponse)
-async def submit_lease(request: Request, lease_id: str, body: wire.LeaseSubmission) -> wire.SubmitResponse:
+async def submit_lease(
+    request: Request, lease_id: Identifier, body: wire.LeaseSubmission
+) -> wire.SubmitResponse:
     """Evaluations, at most `evolve_budget` evolutions and the iteration count for a live lease."""
     signer = authenticate(request, body=body.auth_fields())
     found = await flows.submit(
@@ -105,7 +108,7 @@ async def request_task(
 
 @router.post("/{batch_id}/submit_evolution", response_model=wire.SubmitResponse)
 async def submit_evolution(
-    request: Request, batch_id: str, body: wire.EvolutionSubmission
+    request: Request, batch_id: Identifier, body: wire.EvolutionSubmission
 ) -> wire.SubmitResponse:
     """The evolved function for a live `evolve` batch."""
     signer = authenticate(request, body=body.auth_fields())
@@ -124,7 +127,7 @@ async def submit_evolution(
 
 @router.post("/{batch_id}/submit_evaluation", response_model=wire.SubmitResponse)
 async def submit_evaluation(
-    request: Request, batch_id: str, body: wire.EvaluationSubmission
+    request: Request, batch_id: Identifier, body: wire.EvaluationSubmission
 ) -> wire.SubmitResponse:
     """Scores for a live `evaluate` batch."""
     signer = authenticate(request, body=body.auth_fields())

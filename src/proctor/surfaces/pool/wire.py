@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from proctor.http.params import Id64
+
 
 class RecipientUpdateRequest(BaseModel):
     """`recipient_coldkey`, or the legacy `coldkey_address`; Pool's body-auth keys are tolerated."""
@@ -147,7 +149,7 @@ class EvaluationWire(BaseModel):
 class EvolutionWire(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    parent_algorithm_ids: list[int] = Field(default_factory=list, max_length=64)
+    parent_algorithm_ids: list[Id64] = Field(default_factory=list, max_length=64)
     algorithm_dsl: str = Field(max_length=1024 * 1024)
 
 
@@ -161,7 +163,7 @@ class LeaseSubmission(BodyAuth):
 class ParentRef(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    id: int
+    id: Id64
 
 
 class EvolutionSubmission(BodyAuth):
