@@ -16,10 +16,10 @@ import redis.asyncio as aioredis
 # nonce may have been spent before the store forgot it. Clients re-sign on retry, so an honest request
 # caught in flight across the restart costs one retry.
 EPOCH_KEY = "nonce-epoch"
-# ORO's timestamps are whole seconds (a request signed at 12:00:00.9 says 12:00:00): a signature whose
-# second began up to this long before the store's memory did still passes. Longer would let a replay
-# through after a quick restart; an honest request caught in flight is refused once and re-signed.
-EPOCH_GRACE_SECONDS = 1.0
+# ORO's timestamps are whole seconds and a request takes a moment to arrive: what was signed this long
+# before the store's memory began still passes (a replay window this short is not worth an honest
+# client's refusal).
+EPOCH_GRACE_SECONDS = 2.0
 
 ADD_SINCE = """
 local began = tonumber(redis.call('get', KEYS[2]))
