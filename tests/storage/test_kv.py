@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 
-from proctor.storage.kv import EPOCH_GRACE_SECONDS, EphemeralStore, MemoryStore, RedisStore
+from proctor.storage.kv import EphemeralStore, MemoryStore, RedisStore
 
 
 class Clock:
@@ -69,35 +68,3 @@ async def test_memory_keys_expire_and_are_purged() -> None:
     assert await kv.take("v") is None
     assert await kv.add("k0", 5)
     assert len(kv._items) == 1, "expired entries are dropped, not kept forever"
-
-
-async def test_a_store_refuses_what_was_signed_before_its_memory_began(store: EphemeralStore) -> None:
-    """A restarted Redis (or process) forgot the nonces it saw: a request signed before then may be a
-    replay, so it is refused; one signed since is recorded as usual."""
-    now = time.time()
-    assert await store.add("nonce:fresh", 10, issued_at=now)
-    assert not await store.add("nonce:fresh", 10, issued_at=now)
-    assert not await store.add("nonce:from-before", 10, issued_at=now - 3600)
-    assert await store.add("nonce:unsigned", 10), "keys without a signed time are not affected"
-
-
-async def test_memory_store_began_is_its_creation() -> None:
-    began = time.time()
-    store = MemoryStore(began=began)
-    assert await store.add("nonce:a", 10, issued_at=began - EPOCH_GRACE_SECONDS + 0.5)
-    assert not await store.add("nonce:b", 10, issued_at=began - EPOCH_GRACE_SECONDS - 0.5)
-
-
-@pytest.mark.redis
-async def test_redis_store_that_lost_its_keys_refuses_earlier_signatures(redis_url: str) -> None:
-    prefix = f"t-{uuid.uuid4().hex}:"
-    client = aioredis.from_url(redis_url)
-    kv = RedisStore(client, prefix=prefix)
-    signed = time.time()
-    assert await kv.add("nonce:x", 60, issued_at=signed)
-    # Redis restarts without persistence: every key is gone, the spent nonce included.
-    await client.delete(*[key async for key in client.scan_iter(match=prefix + "*")])
-    await asyncio.sleep(EPOCH_GRACE_SECONDS + 0.2)
-    assert not await kv.add("nonce:x", 60, issued_at=signed), "the replay after the restart is refused"
-    assert await kv.add("nonce:y", 60, issued_at=time.time())
-    await kv.close()

@@ -45,36 +45,3 @@ def test_limit_notation() -> None:
     assert parse_limit("10 per second").amount == 10
     with pytest.raises(ValueError):
         parse_limit("lots")
-
-
-@pytest.mark.redis
-async def test_the_signed_edge_refuses_a_replay_across_a_redis_restart(redis_url: str) -> None:
-    """The one-round-trip limit + nonce script keeps the store's epoch rule (see kv.EPOCH_KEY)."""
-    import asyncio
-    import time
-
-    import redis.asyncio as aioredis
-
-    from proctor.storage.kv import EPOCH_GRACE_SECONDS, RedisStore
-
-    prefix = f"t-{uuid.uuid4().hex}:"
-    client = aioredis.from_url(redis_url)
-    store = RedisStore(client, prefix=prefix)
-    limiter = RateLimiter.from_url(redis_url)
-    ip = ("ip", f"198.51.100.{uuid.uuid4().int % 250}")
-    signed = time.time()
-
-    async def edge(nonce: str, issued_at: float) -> bool:
-        decision, fresh = await limiter.hit_and_add(
-            "1000/minute", ip, store=store, key=nonce, ttl_seconds=60, issued_at=issued_at
-        )
-        assert decision.allowed
-        return fresh
-
-    assert await edge("nonce:a", signed)
-    assert not await edge("nonce:a", signed), "a replay"
-    await client.delete(*[key async for key in client.scan_iter(match=prefix + "*")])
-    await asyncio.sleep(EPOCH_GRACE_SECONDS + 0.2)
-    assert not await edge("nonce:a", signed), "the same replay once Redis forgot the nonce"
-    assert await edge("nonce:b", time.time())
-    await store.close()

@@ -20,7 +20,6 @@ KEY_PREFIX = "proctor-rl"
 # The sliding-window counter of `limits` (its Redis storage keys a limit as "{key}" for the current
 # window and "{key}/-1" for the previous one, times in ms) followed by SET NX PX of a replay key, in
 # one script: a signed request's global limit and its nonce cost one Redis round trip instead of two.
-# The nonce half is kv.ADD_SINCE: a request signed before the store's memory began is a replay.
 # The window arithmetic is the same as `limits`' own script, so requests counted here and through the
 # library (unsigned ones, in the edge middleware) share one window per client.
 HIT_AND_ADD = """
@@ -43,12 +42,6 @@ if redis.call('exists', KEYS[2]) == 1 then
 else
     redis.call('set', KEYS[2], 1, 'PX', expiry * 2)
 end
-local began = tonumber(redis.call('get', KEYS[4]))
-if not began then
-    redis.call('set', KEYS[4], ARGV[4])
-    began = tonumber(ARGV[4])
-end
-if tonumber(ARGV[5]) < began - tonumber(ARGV[6]) then return {1, 0} end
 local fresh = redis.call('set', KEYS[3], '1', 'NX', 'PX', tonumber(ARGV[3]))
 if fresh then return {1, 1} end
 return {1, 0}
@@ -95,14 +88,7 @@ class RateLimiter:
         return cls(MemoryStorage())
 
     async def hit_and_add(
-        self,
-        spec: str,
-        identifiers: tuple[str, ...],
-        *,
-        store: EphemeralStore,
-        key: str,
-        ttl_seconds: float,
-        issued_at: float,
+        self, spec: str, identifiers: tuple[str, ...], *, store: EphemeralStore, key: str, ttl_seconds: float
     ) -> tuple[Decision, bool]:
         """Count one request against `spec` and, if allowed, set `key` in `store` only if absent.
 
@@ -112,15 +98,13 @@ class RateLimiter:
         """
         if self._hit_and_add is None or not isinstance(store, RedisStore):
             decision = await self.hit(spec, *identifiers)
-            fresh = await store.add(key, ttl_seconds, issued_at=issued_at) if decision.allowed else True
-            return decision, fresh
+            return decision, (await store.add(key, ttl_seconds)) if decision.allowed else True
         item = parse_limit(spec)
         current = f"{KEY_PREFIX}:{{{item.key_for(*identifiers)}}}"
         self.round_trips += 1
-        (nonce, epoch), (ttl_ms, now_ms, issued_ms, grace_ms) = store.since_args(key, ttl_seconds, issued_at)
         allowed, fresh = await self._hit_and_add(
-            keys=[current + "/-1", current, nonce, epoch],
-            args=[item.amount, item.get_expiry(), ttl_ms, now_ms, issued_ms, grace_ms],
+            keys=[current + "/-1", current, store.full_key(key)],
+            args=[item.amount, item.get_expiry(), int(ttl_seconds * 1000)],
         )
         if allowed:
             return Decision(allowed=True, limit=item, retry_after=0), bool(fresh)

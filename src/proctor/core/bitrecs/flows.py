@@ -112,11 +112,7 @@ async def _load_gist(core: Core, sub: Submission, facts: BitrecsFacts) -> None:
 
 async def _consume_nonce(core: Core, sub: Submission, facts: BitrecsFacts) -> None:
     key = f"bitrecs:nonce:{sub.hotkey}:{sub.x_nonce}"
-    raw = (sub.x_timestamp or "").strip()
-    issued = float(raw) if raw.lstrip("-").isdigit() and len(raw) <= 12 else None  # else its gate refuses
-    facts.nonce_fresh = await core.kv.add(
-        key, 2 * core.settings.bitrecs_timestamp_skew_seconds, issued_at=issued
-    )
+    facts.nonce_fresh = await core.kv.add(key, 2 * core.settings.bitrecs_timestamp_skew_seconds)
 
 
 async def _load_commitment(core: Core, sub: Submission, facts: BitrecsFacts) -> None:

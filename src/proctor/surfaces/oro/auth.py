@@ -66,7 +66,6 @@ async def _signed(headers: dict[str, str | None], state: AppState, request: Requ
                 store=state.kv,
                 key=nonce_key,
                 ttl_seconds=settings.nonce_ttl_seconds,
-                issued_at=signed.timestamp,
             )
         except BACKEND_UNAVAILABLE:  # neither counted nor recorded: the replay check fails closed (503)
             state.metrics.limiter_unavailable.inc()
@@ -77,7 +76,7 @@ async def _signed(headers: dict[str, str | None], state: AppState, request: Requ
                 f"Rate limit exceeded: {decision.limit}", headers={"Retry-After": str(decision.retry_after)}
             )
     else:
-        fresh = await state.kv.add(nonce_key, settings.nonce_ttl_seconds, issued_at=signed.timestamp)
+        fresh = await state.kv.add(nonce_key, settings.nonce_ttl_seconds)
     if not fresh:
         raise AuthError("Nonce already used", code="NONCE_REUSED", status_code=401)
     return signed.hotkey
