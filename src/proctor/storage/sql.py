@@ -61,6 +61,12 @@ _CONNECTION_LOST: tuple[type[BaseException], ...] = (
 _ACQUIRE_FAILED: tuple[type[BaseException], ...] = (TimeoutError, *_CONNECTION_LOST)  # … or none free in time
 
 
+def rerunnable(exc: BaseException) -> bool:
+    """PostgreSQL rolled the whole transaction back to break a deadlock (or a serialization failure):
+    nothing of it was written, so the unit of work can run again from its start."""
+    return isinstance(exc, asyncpg.exceptions.TransactionRollbackError)
+
+
 def connection_lost(exc: BaseException) -> bool:
     """Whether `exc`, or an exception it was raised from, says the database connection is gone (either
     path: the executor's asyncpg errors, or SQLAlchemy's wrapping of them and its own disconnects)."""

@@ -32,7 +32,7 @@ from proctor.core.races import settling as races_settling
 from proctor.errors import BadRequest, NotFound, ValidationFailed
 from proctor.models import Problem
 from proctor.storage.blobs import PresignedUpload
-from proctor.storage.sql import Tx, UniqueViolation
+from proctor.storage.sql import Tx, UniqueViolation, rerunnable
 
 RUNS = st.RUNS
 CODE_URL_TTL_SECONDS = 3600
@@ -404,6 +404,30 @@ async def complete_run(
             if details.get(k) is not None
         }
     )
+    # Two completions of one race's last items lock their items, then the race row; PostgreSQL may
+    # pick one as a deadlock victim and roll it back whole, so it simply runs again.
+    for attempt in range(3):
+        try:
+            run, item, eligible = await _complete_once(core, run_id, validator, status, values, rules, now)
+            break
+        except Exception as exc:
+            if attempt == 2 or not rerunnable(exc):
+                raise
+    if eligible or item.phase == "RACE":  # a race item may have completed its race (the top)
+        core.caches.scores_changed()
+    return Completion(run=run, item=item, became_eligible=eligible, final_score=item.final_score)
+
+
+async def _complete_once(
+    core: Core,
+    run_id: uuid.UUID,
+    validator: str,
+    status: str,
+    values: dict[str, Any],
+    rules: Policy,
+    now: datetime,
+) -> tuple[Any, Any, bool]:
+    """One attempt of `complete_run`'s unit of work: (the run, its work item, whether it became eligible)."""
     eligible = False
     async with core.db.transaction() as tx:
         finished = await leases.finish(
@@ -431,9 +455,7 @@ async def complete_run(
         else:
             item = await tx.one(st.ITEM, {"item_id": run.work_item_id})
             assert item is not None, "a run's work item outlives it (foreign key)"
-    if eligible or item.phase == "RACE":  # a race item may have completed its race (the top)
-        core.caches.scores_changed()
-    return Completion(run=run, item=item, became_eligible=eligible, final_score=item.final_score)
+    return run, item, eligible
 
 
 def validate_completion(status: str, score: float | None, failure_reason: str | None) -> None:
