@@ -15,11 +15,11 @@ Page sizes stay per route (`Query(ge=1, le=N)`: each peer documents its own maxi
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from annotated_types import Ge, Le, MaxLen
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 INT64_MAX = 2**63 - 1
 INT32_MAX = 2**31 - 1
@@ -66,5 +66,15 @@ def _iso_only(value: object) -> object:
     return value
 
 
+def _storable(value: datetime) -> datetime:
+    # The database stores UTC: a time whose UTC value falls outside years 1–9999 (0001-01-01T00:00+14:00)
+    # cannot be converted, and was a 500 found by Schemathesis.
+    try:
+        value.astimezone(UTC)  # as the storage layer will (a naive time is read as local time)
+    except OverflowError:
+        raise ValueError("date-time out of range") from None
+    return value
+
+
 # A date-time as the schema publishes it (ISO 8601): `since`, `until` and other time filters.
-DateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+DateTime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_storable)]
