@@ -62,8 +62,14 @@ async def reset_database(url: str) -> None:
     await migrate.upgrade(Settings(database_url=url))
 
 
-async def seed_work(url: str, items: int) -> int:
-    """`items` accepted versions, each waiting for two validators; returns the suite id."""
+async def seed_work(url: str, items: int, history: int, validators: list[str]) -> int:
+    """`items` accepted versions, each waiting for two validators, behind `history` versions that two of
+    the validators already evaluated (a database in service, not a new one); returns the suite id.
+
+    The tables are then analysed, as autovacuum does within a minute on a live database: a benchmark
+    that starts on empty tables without statistics measures plans PostgreSQL never keeps (a sequential
+    scan of `evaluation_runs` inside every claim), not the service.
+    """
     engine = create_async_engine(url)
     maker = create_sessionmaker(engine)
     problems = [
@@ -74,10 +80,11 @@ async def seed_work(url: str, items: int) -> int:
         suite = (await suite_service.import_suite(session, document=problems, activate=True)).suite
         suite_id = suite.id
     now = datetime.now(UTC)
-    agents, versions, work = [], [], []
-    for i in range(items):
+    agents, versions, work, runs = [], [], [], []
+    for i in range(-history, items):
         agent_id, version_id = uuid.uuid4(), uuid.uuid4()
         hotkey = f"bench-miner-{i}"
+        done = i < 0
         agents.append({"id": agent_id, "miner_hotkey": hotkey, "name": f"agent {i}", "created_at": now})
         versions.append(
             {
@@ -89,29 +96,55 @@ async def seed_work(url: str, items: int) -> int:
                 "code_sha256": uuid.uuid4().hex * 2,
                 "code_size": 10,
                 "blob_key": "agent-code/00/bench",
-                "state": "QUEUED",
+                "state": "ELIGIBLE" if done else "QUEUED",
                 "submitted_at": now,
                 "review_flags": [],
+                "final_score": 0.5 if done else None,
             }
         )
+        item_id = uuid.uuid4()
         work.append(
             {
-                "id": uuid.uuid4(),
+                "id": item_id,
                 "agent_version_id": version_id,
                 "suite_id": suite_id,
                 "phase": "QUALIFYING",
-                "status": "OPEN",
+                "status": "CLOSED" if done else "OPEN",
                 "required_successes": 2,
-                "success_count": 0,
+                "success_count": 2 if done else 0,
                 "failure_count": 0,
                 "active_count": 0,
                 "queued_at": now + timedelta(microseconds=i),
+                "closed_at": now if done else None,
+                "final_score": 0.5 if done else None,
             }
         )
+        if done:
+            for n in range(2):
+                runs.append(
+                    {
+                        "id": uuid.uuid4(),
+                        "work_item_id": item_id,
+                        "agent_version_id": version_id,
+                        "suite_id": suite_id,
+                        "validator_hotkey": validators[(2 * i + n) % len(validators)],
+                        "slot": 0,
+                        "status": "SUCCESS",
+                        "claimed_at": now - timedelta(minutes=5),
+                        "lease_expires_at": now - timedelta(minutes=2),
+                        "completed_at": now - timedelta(minutes=4),
+                        "validator_score": 0.5,
+                        "is_included": True,
+                        "progress_done": PROBLEMS,
+                        "progress_total": PROBLEMS,
+                    }
+                )
     async with engine.begin() as conn:
-        for table_, rows in ((Agent, agents), (AgentVersion, versions), (WorkItem, work)):
+        for table_, rows in ((Agent, agents), (AgentVersion, versions), (WorkItem, work), (EvaluationRun, runs)):
             for start in range(0, len(rows), 5000):
                 await conn.execute(insert(table_), rows[start : start + 5000])
+    async with engine.connect() as conn:
+        await (await conn.execution_options(isolation_level="AUTOCOMMIT")).exec_driver_sql("ANALYZE")
     await engine.dispose()
     return suite_id
 
@@ -272,14 +305,19 @@ def main() -> None:
     parser.add_argument("--validators", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--items", type=int, default=20000)
+    parser.add_argument(
+        "--history", type=int, default=20000, help="versions already evaluated (two finished runs each)"
+    )
     parser.add_argument("--eligible", type=int, default=100_000)
     parser.add_argument("--reads", type=int, default=400)
     parser.add_argument("--workers", type=int, default=1, help="PROCTOR_WORKERS for the server")
     args = parser.parse_args()
 
     asyncio.run(reset_database(args.database_url))
-    suite_id = asyncio.run(seed_work(args.database_url, args.items))
     keys = [Keypair.create_from_uri(f"//bench-validator-{i}") for i in range(args.validators)]
+    suite_id = asyncio.run(
+        seed_work(args.database_url, args.items, args.history, [k.ss58_address for k in keys])
+    )
     neurons = [{"hotkey": k.ss58_address, "validator_permit": True, "stake": 100.0} for k in keys]
     env = {
         "PROCTOR_DATABASE_URL": args.database_url,
