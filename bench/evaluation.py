@@ -140,7 +140,12 @@ async def seed_work(url: str, items: int, history: int, validators: list[str]) -
                     }
                 )
     async with engine.begin() as conn:
-        for table_, rows in ((Agent, agents), (AgentVersion, versions), (WorkItem, work), (EvaluationRun, runs)):
+        for table_, rows in (
+            (Agent, agents),
+            (AgentVersion, versions),
+            (WorkItem, work),
+            (EvaluationRun, runs),
+        ):
             for start in range(0, len(rows), 5000):
                 await conn.execute(insert(table_), rows[start : start + 5000])
     async with engine.connect() as conn:

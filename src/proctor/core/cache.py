@@ -60,6 +60,9 @@ class Caches:
     def __init__(self) -> None:
         self.scores = Generation()  # eligibility, rankings, the top agent
         self.problem_ids: TTLCache[frozenset[Any]] = TTLCache(3600, maxsize=64)
+        # A run's (suite id, is a race run): fixed when the run is written, so progress can check its
+        # problem ids before touching the database. A miss (another replica claimed it) reads the run.
+        self.run_scopes: TTLCache[tuple[int, bool]] = TTLCache(3600, maxsize=100_000)
         self.top_views: TTLCache[Any] = TTLCache(2.0, maxsize=64)
         self.rendered: TTLCache[bytes] = TTLCache(2.0, maxsize=512)
         self.rankings: dict[int, Any] = {}

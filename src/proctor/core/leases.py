@@ -43,6 +43,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    true,
     update,
 )
 from sqlalchemy.sql.expression import ColumnClause
@@ -278,6 +279,29 @@ async def renew_all(
 class Finished:
     row: SqlRecord
     changed: bool  # False when this repeated a finish that had already happened identically
+    then: Any = None  # the row `finish(then=…)` wrote, when this finish changed the lease
+
+
+# What goes with a finish, given the finished lease's columns: an UPDATE … RETURNING of another table
+# (an evaluation's work item counts the run). Define one at module level: statements are cached by it.
+Then = Callable[[Any], Update]
+
+
+@lru_cache(maxsize=256)
+def _finish_then_stmt(kind: LeaseKind, extra: frozenset[str], then: Then) -> Select[Any]:
+    """PostgreSQL: the guarded finish and `then` in one statement, one row with both (`lease_*`,
+    `then_*`); no row when the guard missed, and then `then` wrote nothing either."""
+    finished = _finish_stmt(kind, extra).cte("finished")
+    followed = then(finished.c).cte("followed")
+    return select(
+        *[finished.c[name].label(f"lease_{name}") for name in kind.c.keys()],
+        *[column.label(f"then_{column.name}") for column in followed.c],
+    ).select_from(finished.outerjoin(followed, true()))
+
+
+@lru_cache(maxsize=64)
+def _then_sqlite(kind: LeaseKind, then: Then) -> Update:
+    return then(_Bound(kind.table.c, "lease"))
 
 
 async def finish(
@@ -290,20 +314,36 @@ async def finish(
     status: str,
     values: Mapping[str, Any] | None = None,
     compare: Sequence[str] | None = None,
+    then: Then | None = None,
 ) -> Finished:
     """End a live lease with a terminal `status` and its outcome `values`, in one guarded statement.
 
     Repeating the same finish (same status, and the same `values` — or just those named in `compare`)
     answers the stored row with `changed=False`; a different finish of an ended lease raises
-    `AlreadyFinished`.
+    `AlreadyFinished`. `then` (see `Then`) is written only by a finish that changed the lease: on
+    PostgreSQL in the same statement, on SQLite right after it in the transaction.
     """
     if status not in kind.finished and status != kind.released:
         raise ValueError(f"{status!r} is not a terminal status of {kind.name}")
     values = values or {}
     params = {"lease_id": lease_id, "owner": owner, "now": now, "status": status, **_params(kind, values)}
-    row = await tx.one(kind.finish_stmt(frozenset(values)), params)
+    if then is not None and tx.dialect == "postgresql":
+        both = await tx.one(_finish_then_stmt(kind, frozenset(values), then), params)
+        if both is not None:
+            mapping = both._mapping
+            lease = Record({name: mapping[f"lease_{name}"] for name in kind.c.keys()})
+            written = Record({k[5:]: v for k, v in mapping.items() if k.startswith("then_")})
+            return Finished(lease, changed=True, then=written)
+        row = None
+    else:
+        row = await tx.one(kind.finish_stmt(frozenset(values)), params)
     if row is not None:
-        return Finished(row, changed=True)
+        followed: Any = None
+        if then is not None:
+            followed = await tx.one(
+                _then_sqlite(kind, then), {f"lease_{k}": v for k, v in row._mapping.items()}
+            )
+        return Finished(row, changed=True, then=followed)
     stored = await tx.one(kind.row_stmt, {"lease_id": lease_id})
     if (
         stored is not None
@@ -388,6 +428,10 @@ class ClaimPlan:
     - `work_values`: what the claim sets on the picked work row (e.g. `active_count + 1`).
     - `lease_values`: given the picked row's columns, the lease row's column values (SQL expressions
       or bind parameters); it must set the owner, the status and `lease_expires_at`.
+    - `also`: given the picked row's columns, an UPDATE of another table that goes with every claim
+      (an evaluation's version becomes RUNNING). On PostgreSQL it is one more CTE of the claim's single
+      statement, so a claim stays one round trip that commits by itself; on SQLite it runs in the
+      claim's transaction, the picked columns bound as parameters.
     """
 
     kind: LeaseKind
@@ -396,6 +440,7 @@ class ClaimPlan:
     work_values: Mapping[str, Any]
     lease_values: Callable[[Any], Mapping[str, Any]]
     extra: Sequence[str] = field(default_factory=tuple)  # picked columns returned beside the lease
+    also: Callable[[Any], Update] | None = None
 
     @cached_property
     def _pg(self) -> tuple[Select[Any], Select[Any]]:
@@ -426,12 +471,18 @@ class ClaimPlan:
             .cte("inserted")
         )
         extra = [picked.c[name].label(f"work_{name}") for name in self.extra]
-        return select(inserted, *extra).select_from(
+        statement = select(inserted, *extra).select_from(
             inserted.join(picked, picked.c.id == inserted.c[kind.work_ref])
         )
+        if self.also is not None:
+            # Runs to completion although nothing reads it (PostgreSQL executes every data-modifying
+            # CTE exactly once); it joins `bumped`, so it writes only when the claim does.
+            also = self.also(picked.c).where(picked.c.id.in_(select(bumped.c.id)))
+            statement = statement.add_cte(also.cte("also"))
+        return statement
 
     @cached_property
-    def _sqlite(self) -> tuple[Select[Any], Insert, Update]:
+    def _sqlite(self) -> tuple[Select[Any], Insert, Update, Update | None]:
         kind, work = self.kind, self.work
         assert kind.work_ref is not None, f"{kind.name}: claiming needs the lease kind's work_ref"
         pick = self.candidates.limit(1)
@@ -448,7 +499,19 @@ class ClaimPlan:
             .where(work.c.id == bindparam("picked_id", type_=work.c.id.type))
             .values(self.work_values)
         )
-        return pick, inserted, bump
+        also = None if self.also is None else self.also(_Bound(self.candidates.selected_columns, "picked"))
+        return pick, inserted, bump, also
+
+
+class _Bound:
+    """A row's columns as bind parameters `<prefix>_<name>`: what `ClaimPlan.also` and `finish(then=…)`
+    are given on SQLite, where they run as statements of their own after the claim or finish."""
+
+    def __init__(self, columns: Any, prefix: str) -> None:
+        self._columns, self._prefix = columns, prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return bindparam(f"{self._prefix}_{name}", type_=self._columns[name].type)
 
 
 def _as_columns(table: Table, values: Mapping[str, Any]) -> list[Any]:
@@ -479,13 +542,15 @@ async def claim(tx: Tx, plan: ClaimPlan, *, params: Mapping[str, Any]) -> Claime
             if row is not None:
                 return _split(plan, row)
         return None
-    pick, inserted, bump = plan._sqlite
+    pick, inserted, bump, also = plan._sqlite
     picked = await tx.one(pick, params)
     if picked is None:
         return None
     lease = await tx.one(inserted, {**params, "picked_id": picked.id})
     assert lease is not None, "a candidate picked in this transaction still qualifies"
     await tx.run(bump, {**params, "picked_id": picked.id})
+    if also is not None:
+        await tx.run(also, {f"picked_{name}": value for name, value in picked._mapping.items()})
     return Claimed(lease=Record(lease._mapping), work={name: getattr(picked, name) for name in plan.extra})
 
 

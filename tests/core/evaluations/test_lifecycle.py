@@ -206,6 +206,56 @@ class TestProgress:
         assert (row.score, row.reasoning_score, row.logs_s3_key) == (0.9, 0.7, f"runs/{a.run.id}/x")
         assert (run.progress_done, run.progress_total) == (1, 5)
 
+    async def test_every_field_merges_and_a_missed_guard_says_why(self, world: World) -> None:
+        """The one-statement merge (PostgreSQL, a run this process claimed) stores what the
+        transactional path stores, and refuses the same writes with the same errors."""
+        await world.submit(miner(1), now=T0)
+        a = await claim(world, "val-a")
+        assert a is not None
+        _, problems = await flows.run_problems(world.core, run_id=a.run.id, validator="val-a")
+        p0, p1 = problems[0].problem_id, problems[1].problem_id
+        fields = {
+            "score": 0.5,
+            "score_components_summary": {"parts": [1, 2.5], "note": "ok"},
+            "logs_s3_key": "runs/x/log",
+            "reasoning_score": 0.25,
+            "inference_failure_count": 2,
+            "inference_total": 7,
+            "execution_time": 1.5,
+        }
+        updates = [
+            ev.ProblemUpdate(p0, "RUNNING", {"score": 0.1, "execution_time": 9.0}),
+            ev.ProblemUpdate(p1, "RUNNING", {}),
+            ev.ProblemUpdate(p0, "SUCCESS", {**fields, "execution_time": None}),  # same problem again
+        ]
+        for _ in range(2):  # the first also reads the suite's problem ids; a resend changes nothing
+            before = world.core.db.statements
+            await flows.record_progress(
+                world.core, run_id=a.run.id, validator="val-a", updates=updates, now=T0
+            )
+        if world.core.db.dialect == "postgresql":  # the merge and the count, each committing by itself
+            assert world.core.db.statements - before == 2
+        async with world.sessionmaker() as s:
+            row = await s.get(RunProblemResult, (a.run.id, p0))
+            other = await s.get(RunProblemResult, (a.run.id, p1))
+            run = await s.get(EvaluationRun, a.run.id)
+        assert row is not None and other is not None and run is not None
+        assert row.status == "SUCCESS" and other.status == "RUNNING"
+        assert {name: getattr(row, name) for name in fields} == {**fields, "execution_time": 9.0}
+        assert (run.progress_done, run.progress_total) == (1, 5)
+        for who, when, error in (
+            ("val-x", T0, leases.NotOwner),
+            ("val-a", T0 + timedelta(seconds=61), leases.LeaseLost),
+        ):
+            with pytest.raises(error):
+                await flows.record_progress(
+                    world.core, run_id=a.run.id, validator=who, updates=[updates[1]], now=when
+                )
+        with pytest.raises(leases.LeaseNotFound):
+            await flows.record_progress(
+                world.core, run_id=uuid.uuid4(), validator="val-a", updates=[updates[1]], now=T0
+            )
+
     async def test_unknown_problem_is_refused_whole(self, world: World) -> None:
         await world.submit(miner(1), now=T0)
         a = await claim(world, "val-a")

@@ -14,6 +14,7 @@ the database (cache invalidation, provider calls, presigning) happen after the c
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -81,6 +82,7 @@ async def claim_work(
     if found is None:
         return None
     run, miner, blob_key, has_credential, repeated = found
+    core.caches.run_scopes.put(run.id, (run.suite_id, run.race_id is not None))
     rules = policy(core)
     code_url = await core.blobs.presign_get(
         blob_key, expires_in=CODE_URL_TTL_SECONDS, base_url=base_url, filename="agent.py"
@@ -100,7 +102,13 @@ async def claim_work(
 async def _claim(
     core: Core, *, validator: str, report: HostReport | None, now: datetime
 ) -> tuple[Any, str, str, bool, bool] | None:
-    """The claim's transaction: (run, miner, blob key, has credential, repeated), or None."""
+    """The claim: (run, miner, blob key, has credential, repeated), or None.
+
+    The common case first: a validator holding no run gets the next item in one statement (the item's
+    count, the run and the version's RUNNING state written together), which on PostgreSQL commits by
+    itself — no BEGIN and COMMIT round trips. Only when that finds nothing (the validator holds runs,
+    or there is no work) does the full path below run, in one transaction.
+    """
     rules = policy(core)
     params = {
         "validator": validator,
@@ -109,42 +117,50 @@ async def _claim(
         "expires": now + timedelta(seconds=rules.lease_seconds),
         "service_versions": _versions(report),
     }
-    async with core.db.transaction() as tx:
+    async with core.db.transaction(autocommit=True) as tx:
         await _seen(core, tx, validator=validator, report=report, now=now, claimed=True)
-        # The common case first: a validator holding no run gets the next item in one statement.
         claimed = await leases.claim(tx, st.CLAIM, params=params)
-        if claimed is None:
-            # It holds runs, or there is no work. Its limit (locking its setting row when it has one,
-            # so its own claims take slots one at a time), then its runs as of that lock.
-            limit = int(await tx.scalar(st.MAX_RUNS, {"validator": validator}) or 1)
-            held = await tx.all(st.HELD_RUN, {"validator": validator})
-            live = [h for h in held if h.lease_expires_at > now]
-            lapsed = [h for h in held if h.lease_expires_at <= now]
-            if lapsed:  # its own lapsed runs: free them now, not at the next reaper tick
-                await _return_runs(tx, lapsed, now=now)
-            if live and limit == 1:
-                if not rules.claim_returns_held_run:
-                    raise AtCapacity()
-                first = live[0]
-                run = await leases.renew(
-                    tx, RUNS, lease_id=first.id, owner=validator, now=now, seconds=rules.lease_seconds
-                )
-                return run, first.miner_hotkey, first.blob_key, bool(first.has_credential), True
-            if len(live) >= limit:
-                raise AtCapacity(f"Validator holds {len(live)} of its {limit} concurrent runs")
-            freed = await _reap(tx, now=now) or lapsed
-            if limit > 1:
-                taken = {h.slot for h in live}
-                slot = next(n for n in range(limit) if n not in taken)
-                claimed = await leases.claim(tx, st.CLAIM_EXTRA_SLOT, params={**params, "slot": slot})
-            elif freed:  # a slot came back
-                claimed = await leases.claim(tx, st.CLAIM, params=params)
-            if claimed is None:
-                return None
-        run, work = claimed.lease, claimed.work
-        if work["version_state"] in ("QUEUED", "RECEIVED"):
-            await tx.run(st.VERSION_RUNNING, {"version_id": work["agent_version_id"]})
+    if claimed is None:
+        async with core.db.transaction() as tx:
+            found = await _claim_held(tx, validator=validator, params=params, rules=rules, now=now)
+        if found is None or isinstance(found, tuple):
+            return found
+        claimed = found
+    run, work = claimed.lease, claimed.work
     return run, work["miner_hotkey"], work["blob_key"], bool(work["has_credential"]), False
+
+
+async def _claim_held(
+    tx: Tx, *, validator: str, params: dict[str, Any], rules: Policy, now: datetime
+) -> leases.Claimed | tuple[Any, str, str, bool, bool] | None:
+    """A claim by a validator that holds runs, or when there was no work: a new claim, the held run
+    again (its earlier answer was lost), 409 AT_CAPACITY, or None."""
+    # Its limit (locking its setting row when it has one, so its own claims take slots one at a
+    # time), then its runs as of that lock.
+    limit = int(await tx.scalar(st.MAX_RUNS, {"validator": validator}) or 1)
+    held = await tx.all(st.HELD_RUN, {"validator": validator})
+    live = [h for h in held if h.lease_expires_at > now]
+    lapsed = [h for h in held if h.lease_expires_at <= now]
+    if lapsed:  # its own lapsed runs: free them now, not at the next reaper tick
+        await _return_runs(tx, lapsed, now=now)
+    if live and limit == 1:
+        if not rules.claim_returns_held_run:
+            raise AtCapacity()
+        first = live[0]
+        run = await leases.renew(
+            tx, RUNS, lease_id=first.id, owner=validator, now=now, seconds=rules.lease_seconds
+        )
+        return run, first.miner_hotkey, first.blob_key, bool(first.has_credential), True
+    if len(live) >= limit:
+        raise AtCapacity(f"Validator holds {len(live)} of its {limit} concurrent runs")
+    freed = await _reap(tx, now=now) or lapsed
+    if limit > 1:
+        taken = {h.slot for h in live}
+        slot = next(n for n in range(limit) if n not in taken)
+        return await leases.claim(tx, st.CLAIM_EXTRA_SLOT, params={**params, "slot": slot})
+    if freed:  # a slot came back
+        return await leases.claim(tx, st.CLAIM, params=params)
+    return None
 
 
 def _versions(report: HostReport | None) -> dict[str, Any] | None:
@@ -257,15 +273,40 @@ async def suite_problem_ids(core: Core, tx: Tx, suite_id: int) -> frozenset[uuid
 
 async def run_problem_ids(core: Core, tx: Tx, run: Any) -> frozenset[uuid.UUID]:
     """The problem ids a run may report: its suite's, or for a RACE run the suite's hidden race bank."""
-    if run.race_id is None:
-        return await suite_problem_ids(core, tx, run.suite_id)
-    return await races_settling.bank_ids(core, tx, run.suite_id)
+    core.caches.run_scopes.put(run.id, (run.suite_id, run.race_id is not None))
+    return await _scope_problem_ids(core, tx, run.suite_id, race=run.race_id is not None)
+
+
+async def _scope_problem_ids(core: Core, tx: Tx, suite_id: int, *, race: bool) -> frozenset[uuid.UUID]:
+    if race:
+        return await races_settling.bank_ids(core, tx, suite_id)
+    return await suite_problem_ids(core, tx, suite_id)
 
 
 async def record_progress(
     core: Core, *, run_id: uuid.UUID, validator: str, updates: Sequence[ProblemUpdate], now: datetime
 ) -> None:
-    """Merge per-problem results: a field a later update omits (or sends as null) is never wiped."""
+    """Merge per-problem results: a field a later update omits (or sends as null) is never wiped.
+
+    On PostgreSQL, for a run this process has seen (it claimed it, or an earlier progress read it), two
+    statements that each commit by themselves: the guarded merge, then the count. Otherwise, and for
+    anything the fast path cannot decide alone (an unknown problem id, a lease that missed), one
+    transaction that locks the run first, so errors come in the same order either way.
+    """
+    merged = _last_per_problem(updates)
+    scope = core.caches.run_scopes.get(run_id)
+    if scope is not None and core.db.dialect == "postgresql":
+        async with core.db.transaction(autocommit=True) as tx:
+            known = await _scope_problem_ids(core, tx, scope[0], race=scope[1])
+            document = _progress_document(merged) if all(u.problem_id in known for u in merged) else None
+            if document is not None:
+                held = await tx.one(
+                    st.PROGRESS_MERGE_PG,
+                    {"run_id": run_id, "owner": validator, "now": now, "updates": document},
+                )
+                if held is not None:
+                    await tx.run(st.RUN_PROGRESS, {"run_id": run_id, "total": len(known)})
+                    return
     async with core.db.transaction() as tx:
         run = await leases.hold(tx, RUNS, lease_id=run_id, owner=validator, now=now)
         known = await run_problem_ids(core, tx, run)
@@ -285,10 +326,24 @@ async def record_progress(
                     "status": update.status,
                     "now": now,
                 }
-                for update in _last_per_problem(updates)
+                for update in merged
             ],
         )
         await tx.run(st.RUN_PROGRESS, {"run_id": run_id, "total": len(known)})
+
+
+def _progress_document(updates: Sequence[ProblemUpdate]) -> list[dict[str, Any]] | None:
+    """The updates as PROGRESS_MERGE_PG's JSON array; None when a value has no JSON form (NaN, ∞)."""
+    document = []
+    for update in updates:
+        row: dict[str, Any] = {"problem_id": str(update.problem_id), "status": update.status}
+        row.update({n: v for n in st.MERGED_FIELDS if (v := update.fields.get(n)) is not None})
+        document.append(row)
+    try:
+        json.dumps(document, allow_nan=False)
+    except ValueError:
+        return None
+    return document
 
 
 def _last_per_problem(updates: Sequence[ProblemUpdate]) -> list[ProblemUpdate]:
@@ -439,18 +494,12 @@ async def _complete_once(
             status=status,
             values=values,
             compare=RECORDED_OUTCOME,
+            then=st.count_finished_run,
         )
         run = finished.row
         if finished.changed:
-            item = await tx.one(
-                st.ITEM_COUNTS,
-                {
-                    "item_id": run.work_item_id,
-                    "successes": int(status == "SUCCESS"),
-                    "failures": int(status != "SUCCESS"),
-                },
-            )
-            assert item is not None
+            item = finished.then
+            assert item is not None, "a run's work item outlives it (foreign key)"
             item, eligible = await settle(tx, item, policy=rules, now=now)
         else:
             item = await tx.one(st.ITEM, {"item_id": run.work_item_id})

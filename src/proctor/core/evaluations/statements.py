@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, exists, func, literal, select, true, update
+from sqlalchemy import Table, and_, bindparam, case, exists, func, literal, select, text, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from proctor.core import leases
@@ -135,6 +135,12 @@ def _claim_plan(*, extra_slot: bool) -> leases.ClaimPlan:
             "version_state",
             "has_credential",
         ),
+        # The version's first claim starts its evaluation, in the claim's own statement.
+        also=lambda c: (
+            update(V)
+            .where(V.c.id == c.agent_version_id, V.c.state.in_(("QUEUED", "RECEIVED")))
+            .values(state="RUNNING")
+        ),
     )
 
 
@@ -160,12 +166,6 @@ HELD_RUN = (
     .join(V, V.c.id == R.c.agent_version_id)
     .where(R.c.validator_hotkey == _p("validator", R.c.validator_hotkey), R.c.status.in_(ACTIVE_RUN_STATUSES))
     .order_by(R.c.claimed_at, R.c.id)
-)
-
-VERSION_RUNNING = (
-    update(V)
-    .where(V.c.id == _p("version_id", V.c.id), V.c.state.in_(("QUEUED", "RECEIVED")))
-    .values(state="RUNNING")
 )
 
 # --- validators seen ---------------------------------------------------------------------------------
@@ -235,20 +235,69 @@ RUN_PROGRESS = (
     )
 )
 
+# PostgreSQL's progress write for a run whose problems are known: the owner's live run is locked and
+# every update merged in one statement, which commits by itself (the flow then counts with RUN_PROGRESS,
+# a statement of its own so that it sees every merge committed before it). The updates travel as one
+# JSON array (`jsonb_to_recordset`), so any number of problems is one parameter and one round trip.
+# One row (the run's id) when the run was held; none when the guard missed (the flow then says why).
+_PROGRESS_TYPES = {
+    "score": "float8",
+    "score_components_summary": "jsonb",
+    "logs_s3_key": "varchar(512)",
+    "reasoning_score": "float8",
+    "inference_failure_count": "int4",
+    "inference_total": "int4",
+    "execution_time": "float8",
+}
+assert set(_PROGRESS_TYPES) == set(MERGED_FIELDS)
+PROGRESS_MERGE_PG = text(
+    f"""
+WITH held AS (
+    SELECT id FROM evaluation_runs
+    WHERE id = :run_id AND validator_hotkey = :owner AND status IN ('CLAIMED', 'RUNNING')
+      AND lease_expires_at > :now
+    FOR UPDATE
+), merged AS (
+    INSERT INTO run_problem_results AS p (run_id, problem_id, status, updated_at, {", ".join(MERGED_FIELDS)})
+    SELECT held.id, u.problem_id, u.status, :now, {", ".join(f"u.{n}" for n in MERGED_FIELDS)}
+    FROM held CROSS JOIN jsonb_to_recordset(:updates) AS u(
+        problem_id uuid, status varchar(20), {", ".join(f"{n} {t}" for n, t in _PROGRESS_TYPES.items())}
+    )
+    ON CONFLICT (run_id, problem_id) DO UPDATE SET
+        status = excluded.status, updated_at = excluded.updated_at,
+        {", ".join(f"{n} = coalesce(excluded.{n}, p.{n})" for n in MERGED_FIELDS)}
+    RETURNING p.problem_id
+)
+SELECT held.id, (SELECT count(*) FROM merged) AS merged FROM held
+"""
+).bindparams(
+    bindparam("run_id", type_=R.c.id.type),
+    bindparam("owner", type_=R.c.validator_hotkey.type),
+    bindparam("now", type_=R.c.lease_expires_at.type),
+    bindparam("updates", type_=postgresql.JSONB()),
+)
+assert ACTIVE_RUN_STATUSES == ("CLAIMED", "RUNNING"), "PROGRESS_MERGE_PG names the live statuses"
+
 SUITE_PROBLEM_IDS = select(PR.c.problem_id).where(PR.c.suite_id == _p("suite_id", PR.c.suite_id))
 
 # --- completion and settling ----------------------------------------------------------------------------
 
-ITEM_COUNTS = (
-    update(W)
-    .where(W.c.id == _p("item_id", W.c.id))
-    .values(
-        active_count=case((W.c.active_count > 0, W.c.active_count - 1), else_=0),
-        success_count=W.c.success_count + _p("successes", W.c.success_count),
-        failure_count=W.c.failure_count + _p("failures", W.c.failure_count),
+
+def count_finished_run(run: Any) -> Any:
+    """The work item counts its run's end (a `leases.Then`): one fewer active, one more success or
+    failure. On PostgreSQL it is part of the run's finish statement."""
+    succeeded = run.status == "SUCCESS"
+    return (
+        update(W)
+        .where(W.c.id == run.work_item_id)
+        .values(
+            active_count=case((W.c.active_count > 0, W.c.active_count - 1), else_=0),
+            success_count=W.c.success_count + case((succeeded, 1), else_=0),
+            failure_count=W.c.failure_count + case((succeeded, 0), else_=1),
+        )
+        .returning(*W.c)
     )
-    .returning(W)
-)
+
 
 ITEM_RELEASE = (
     update(W)
