@@ -120,12 +120,14 @@ async def accept(
     """Lease one named queued job to the key's miner (the documented `…/jobs/{job_id}/accept`).
 
     `admit(miner_id)` runs once the key is known to be this miner's and before anything is taken
-    (the surface's per-miner limit). A granted accept is three statements: the miner locked with its
-    load, the lease engine's claim of that job, the attempt's deadline.
+    (the surface's per-miner limit). A granted accept is two statements: the miner locked with its
+    load and the job's estimated time, then the lease engine's claim of that job with its deadline.
     """
     key_hash = _key_hash(api_key)
     async with core.db.transaction() as tx:
-        miner = await tx.one(st.MINER_FOR_CLAIM, {"key_hash": key_hash})
+        # A job id of no known shape (a NUL, 300 characters) never reaches SQL: it is not found below.
+        named = job_id if svc._known_shape(job_id) else None
+        miner = await tx.one(st.MINER_FOR_ACCEPT, {"key_hash": key_hash, "job_id": named})
         if miner is None:
             raise svc.InvalidApiKey()
         if miner.id != miner_id:
@@ -141,14 +143,17 @@ async def accept_as(
     """The same accept for a miner named by id, inside the caller's session (operators, core tests)."""
     tx = SessionTx(session)
     known = svc._known_shape(miner_id)
-    miner = await tx.one(st.MINER_BY_ID_FOR_CLAIM, {"miner_id": miner_id}) if known else None
+    named = job_id if svc._known_shape(job_id) else None
+    miner = (
+        await tx.one(st.MINER_BY_ID_FOR_ACCEPT, {"miner_id": miner_id, "job_id": named}) if known else None
+    )
     if miner is None:
         raise svc.MinerNotFound()
     return await accept_in(tx, miner, job_id=job_id, policy=policy, now=now)
 
 
 async def accept_in(tx: Tx, miner: Any, *, job_id: str, policy: Policy, now: datetime) -> svc.Accepted:
-    """Lease `job_id` to the locked `miner` (a `MINER_FOR_CLAIM` row): a retried accept gets the same
+    """Lease `job_id` to the locked `miner` (a `MINER_FOR_ACCEPT` row): a retried accept gets the same
     lease back; at capacity, taken, expired, unfit or already tried by this miner is refused."""
     svc._require_working(miner)
     if not svc._known_shape(job_id):
@@ -162,7 +167,15 @@ async def accept_in(tx: Tx, miner: Any, *, job_id: str, policy: Policy, now: dat
             return _held(held)
         raise svc.AtCapacity(f"Miner already runs {miner.max_concurrent} job(s), its max_concurrent")
     expires = now + timedelta(seconds=policy.heartbeat_timeout_seconds)
-    claimed = await leases.claim(tx, st.ACCEPT, params={**ids, **_offer_params(miner, now, expires)})
+    deadline = expires  # no such job: the claim below finds nothing and says why
+    if miner.job_estimated_time is not None:
+        deadline = now + timedelta(
+            seconds=miner.job_estimated_time * policy.run_deadline_factor + policy.run_deadline_grace_seconds
+        )
+    expires = min(expires, deadline)
+    claimed = await leases.claim(
+        tx, st.ACCEPT, params={**ids, **_offer_params(miner, now, expires), "deadline": deadline}
+    )
     if claimed is None:
         held = await tx.one(st.HELD, ids)
         if held is not None:
@@ -172,12 +185,6 @@ async def accept_in(tx: Tx, miner: Any, *, job_id: str, policy: Policy, now: dat
             raise svc.AtCapacity(f"Miner already runs {miner.max_concurrent} job(s), its max_concurrent")
         raise svc.why_not_accepted(miner, job, now=now)
     work, lease = claimed.work, claimed.lease
-    deadline = now + timedelta(
-        seconds=work["estimated_time"] * policy.run_deadline_factor + policy.run_deadline_grace_seconds
-    )
-    expires = min(expires, deadline)
-    await tx.run(st.SET_DEADLINE, {"lease_id": lease.id, "deadline": deadline, "expires": expires})
-    lease["deadline_at"], lease["lease_expires_at"] = deadline, expires
     job = svc.ShownJob(
         id=job_id,
         state=svc.RUNNING,

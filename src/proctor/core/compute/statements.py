@@ -67,6 +67,17 @@ def _miner_for_claim(where: Any) -> Any:
 MINER_FOR_CLAIM = _miner_for_claim(M.c.api_key_hash == _p("key_hash", M.c.api_key_hash))
 MINER_BY_ID_FOR_CLAIM = _miner_for_claim(M.c.id == _p("miner_id", M.c.id))
 
+# An accept names its job: the job's estimated time (fixed when the job is created; NULL when there is
+# no such job) comes with the miner's lock, so the claim can write the attempt's deadline itself.
+_job_estimated_time = (
+    select(J.c.estimated_time)
+    .where(J.c.id == _p("job_id", J.c.id))
+    .scalar_subquery()
+    .label("job_estimated_time")
+)
+MINER_FOR_ACCEPT = MINER_FOR_CLAIM.add_columns(_job_estimated_time)
+MINER_BY_ID_FOR_ACCEPT = MINER_BY_ID_FOR_CLAIM.add_columns(_job_estimated_time)
+
 # The claimer's running jobs, counted by the claim itself: its snapshot starts after the miner's lock
 # was granted, so it sees every accept of this miner that committed while this one waited (the count
 # read with the lock is from before the wait, and only a hint).
@@ -157,7 +168,8 @@ ACCEPT = leases.ClaimPlan(
         J.c.id == _p("job_id", J.c.id)
     ),
     work_values=_work_values,
-    lease_values=_lease_values,
+    # The deadline is known before the claim (MINER_FOR_ACCEPT), so the lease is written whole.
+    lease_values=lambda c: {**_lease_values(c), "deadline_at": _p("deadline", A.c.deadline_at)},
     extra=("attempts", *SHOWN),
 )
 
