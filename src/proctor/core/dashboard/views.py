@@ -129,11 +129,20 @@ async def leaderboard(
 async def _leaderboard(
     core: Core, *, q: str, limit: int, offset: int, now: datetime, score_type: str
 ) -> LeaderboardView:
+    # What every page of the board shares (the current suite, whether it has raced) changes only with
+    # the scores generation (suite activation and race completion bump it): two reads per generation
+    # and TTL, not per page.
+    shared = _cached(core, "dashboard.board_suite", LEADERBOARD_TTL_SECONDS)
+    generation = core.caches.scores.value
     async with core.sessionmaker() as session:
-        try:
-            suite = await suite_service.current_suite(session)
-        except SuiteNotFound:
-            return LeaderboardView(None, None, offset, limit, q, None)
+        known: tuple[Suite, bool] | None = shared.get(generation)
+        if known is None:
+            try:
+                suite = await suite_service.current_suite(session)
+            except SuiteNotFound:
+                return LeaderboardView(None, None, offset, limit, q, None)
+            known = shared.put(generation, (suite, await races.has_completed(session, suite_id=suite.id)))
+        suite, has_races = known
         page, race_board = None, None
         if score_type == "race":  # the same read and filter as the JSON API's `score_type=race`
             race = await races.latest_complete(session, suite_id=suite.id)
@@ -144,7 +153,6 @@ async def _leaderboard(
             page = await board.page(
                 session, suite_id=suite.id, limit=limit, offset=offset, q=q or None, now=now
             )
-            has_races = await races.has_completed(session, suite_id=suite.id)
         top = await top_service.current(session, suite_id=suite.id, margin=core.settings.top_margin)
         # Both charts change only with the board, so they are kept per scores generation.
         cache = _cached(core, "dashboard.charts", CHARTS_TTL_SECONDS)
