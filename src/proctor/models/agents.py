@@ -32,6 +32,8 @@ class AgentVersion(Base):
         Index("ix_agent_versions_miner_submitted", "miner_hotkey", "submitted_at"),
         # The leaderboard: eligible versions of a suite by score.
         Index("ix_agent_versions_leaderboard", "suite_id", "state", "final_score"),
+        # The leaderboard's change stamp (count and newest eligibility): an index-only pass.
+        Index("ix_agent_versions_eligible_stamp", "suite_id", "state", "eligible_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

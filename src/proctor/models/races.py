@@ -53,7 +53,11 @@ class RaceQualifier(Base):
     """One version in a race's field (one per hotkey); its race work item and result."""
 
     __tablename__ = "race_qualifiers"
-    __table_args__ = (UniqueConstraint("race_id", "miner_hotkey"),)
+    __table_args__ = (
+        UniqueConstraint("race_id", "miner_hotkey"),
+        # A version's races (its agent page): the primary key leads with race_id.
+        Index("ix_race_qualifiers_version", "agent_version_id"),
+    )
 
     race_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("races.id", ondelete="CASCADE"), primary_key=True)
     agent_version_id: Mapped[uuid.UUID] = mapped_column(

@@ -126,8 +126,9 @@ def test_search_finds_exactly_what_a_plain_scan_finds() -> None:
     alphabet = "ab -_.1"
     names = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(3000)]
     hotkeys = ["".join(rng.choice("5abAB") for _ in range(rng.randint(1, 8))) for _ in range(3000)]
+    ids = [uuid.uuid4() for _ in names]
     ranking = leaderboard._Ranking(
-        ids=[uuid.uuid4() for _ in names],
+        packed_ids=b"".join(i.bytes for i in ids),
         names=names,
         folded_names=[n.casefold() for n in names],
         hotkeys=[h.casefold() for h in hotkeys],
@@ -143,3 +144,4 @@ def test_search_finds_exactly_what_a_plain_scan_finds() -> None:
         ]
         assert ranking.matches(needle) == expected, needle
     assert ranking.matches("a\nb") == []
+    assert len(ranking) == len(ids) and [ranking.id_at(i) for i in range(len(ids))] == ids

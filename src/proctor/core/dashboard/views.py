@@ -30,6 +30,10 @@ from proctor.errors import NotFound, SuiteNotFound
 from proctor.models import Agent, AgentVersion, ComputeMiner, EvaluationRun, Problem, RewardEpoch, Suite
 
 AGGREGATE_TTL_SECONDS = 10.0
+# A leaderboard page is kept as long as the JSON API keeps its rendered leaderboard pages, and under
+# the same scores generation: a change this process makes (a version eligible, a ban, a race
+# completed) is shown at once; another replica's within the ranking's stamp check plus this TTL.
+LEADERBOARD_TTL_SECONDS = 2.0
 # The leaderboard's charts are keyed by the scores generation, which moves whenever this process (or,
 # through the leaderboard's stamp check, another replica) changes the board: the TTL is only a backstop.
 CHARTS_TTL_SECONDS = 60.0
@@ -107,12 +111,38 @@ async def leaderboard(
     core: Core, *, q: str, limit: int, offset: int, now: datetime, score_type: str = "qualifying"
 ) -> LeaderboardView:
     """A page of the current suite's leaderboard (ranked by final score, or by the latest completed
-    race's scores) with the top agent, its history and the score spread."""
+    race's scores) with the top agent, its history and the score spread. The first page is what most
+    viewers ask for: while the board stands, one read serves them all for a couple of seconds."""
+    pages = _cached(core, "dashboard.leaderboard", LEADERBOARD_TTL_SECONDS)
+    key = (core.caches.scores.value, q, limit, offset, score_type, core.settings.top_margin)
+    kept = pages.get(key)
+    if kept is not None:
+        return kept  # type: ignore[no-any-return]
+    view = await _leaderboard(core, q=q, limit=limit, offset=offset, now=now, score_type=score_type)
+    if view.suite is not None:  # "no active suite" is not kept: an import elsewhere must show at once
+        # Under the generation read before: a change made while this page was read bumps it, so the
+        # page (which may predate the change) is never served as the changed board.
+        pages.put(key, view)
+    return view
+
+
+async def _leaderboard(
+    core: Core, *, q: str, limit: int, offset: int, now: datetime, score_type: str
+) -> LeaderboardView:
+    # What every page of the board shares (the current suite, whether it has raced) changes only with
+    # the scores generation (suite activation and race completion bump it): two reads per generation
+    # and TTL, not per page.
+    shared = _cached(core, "dashboard.board_suite", LEADERBOARD_TTL_SECONDS)
+    generation = core.caches.scores.value
     async with core.sessionmaker() as session:
-        try:
-            suite = await suite_service.current_suite(session)
-        except SuiteNotFound:
-            return LeaderboardView(None, None, offset, limit, q, None)
+        known: tuple[Suite, bool] | None = shared.get(generation)
+        if known is None:
+            try:
+                suite = await suite_service.current_suite(session)
+            except SuiteNotFound:
+                return LeaderboardView(None, None, offset, limit, q, None)
+            known = shared.put(generation, (suite, await races.has_completed(session, suite_id=suite.id)))
+        suite, has_races = known
         page, race_board = None, None
         if score_type == "race":  # the same read and filter as the JSON API's `score_type=race`
             race = await races.latest_complete(session, suite_id=suite.id)
@@ -123,7 +153,6 @@ async def leaderboard(
             page = await board.page(
                 session, suite_id=suite.id, limit=limit, offset=offset, q=q or None, now=now
             )
-            has_races = await races.has_completed(session, suite_id=suite.id)
         top = await top_service.current(session, suite_id=suite.id, margin=core.settings.top_margin)
         # Both charts change only with the board, so they are kept per scores generation.
         cache = _cached(core, "dashboard.charts", CHARTS_TTL_SECONDS)
@@ -196,7 +225,7 @@ async def agent(core: Core, *, version_id: uuid.UUID, now: datetime, phase: str 
             session, version_id=version.id, default_required=core.settings.eval_required_successes
         )
         runs = await reads.runs_of(session, version_id=version.id)
-        rows = await reads.problem_matrix(session, version=version)
+        rows = await reads.problem_matrix(session, version=version, runs=runs)
         entries = await races.entries_of(session, version_id=version.id)
     columns = sorted((r for r in runs if r.race_id is None), key=lambda r: r.claimed_at)
     position = {run.id: i for i, run in enumerate(columns)}

@@ -63,10 +63,14 @@ class ProblemRow:
     results: list[tuple[EvaluationRun, RunProblemResult]]
 
 
-async def problem_matrix(session: AsyncSession, *, version: AgentVersion) -> list[ProblemRow]:
-    """Every problem of the version's suite × every validator's result for it."""
+async def problem_matrix(
+    session: AsyncSession, *, version: AgentVersion, runs: Sequence[EvaluationRun] | None = None
+) -> list[ProblemRow]:
+    """Every problem of the version's suite × every validator's result for it (`runs`: the version's
+    runs when the caller has just read them with `runs_of`, saving that query)."""
     repo = EvaluationRepository(session)
-    runs = await repo.runs_of_version(version.id)
+    if runs is None:
+        runs = await repo.runs_of_version(version.id)
     by_run = {r.id: r for r in runs}
     results = await repo.problem_results(list(by_run))
     grouped: dict[uuid.UUID, list[tuple[EvaluationRun, RunProblemResult]]] = {}
