@@ -149,7 +149,7 @@ def _scored(dialect: str) -> tuple[Any, ...]:
 
 def _failed(dialect: str) -> tuple[Any, ...]:
     """An included FAILED/TIMED_OUT run, in the terms of `ix_evaluation_runs_validator_failed`."""
-    statuses = [literal_column("'FAILED'"), literal_column("'TIMED_OUT'")]
+    statuses: list[Any] = [literal_column("'FAILED'"), literal_column("'TIMED_OUT'")]
     return _terms(dialect, EvaluationRun.status.in_(statuses), "0.1")
 
 

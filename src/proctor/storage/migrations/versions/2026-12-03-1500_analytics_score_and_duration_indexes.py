@@ -44,7 +44,7 @@ def _where(clause: str) -> dict[str, Any]:
 
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
-    scored = {f"{dialect}_where": sa.text(_SCORED[dialect])}
+    scored: dict[str, Any] = {f"{dialect}_where": sa.text(_SCORED[dialect])}
     op.drop_index("ix_evaluation_runs_validator_finished", table_name="evaluation_runs", **_where(_FINISHED))
     op.drop_index("ix_evaluation_runs_validator_failed", table_name="evaluation_runs", **_where(_FAILED))
     op.create_index(
