@@ -173,10 +173,10 @@ async def validator_scores(core: Core, *, window: Window) -> list[ValidatorScore
     PostgreSQL), gives the success counts and every mean, spread, min and max; PostgreSQL's
     percentile_cont of the duration sorts input that is already sorted. A median not taken there is a
     validator's one or two middle values (of n: from offset (n − 1) // 2 in index order), read for all
-    validators in one statement of short index ranges, `ix_evaluation_runs_validator_scores` for the
-    score. The failure counts come from `ix_evaluation_runs_validator_failed`, and each validator's last
-    failure is one probe of it. SQLite has no stddev aggregate: there it is √(mean of squares − mean²).
-    """
+    validators in one statement of short index ranges (`ix_evaluation_runs_validator_scores` for the
+    score; on SQLite one statement per 400 validators). The failure counts come from
+    `ix_evaluation_runs_validator_failed`, and each validator's last failure is one probe of it. SQLite
+    has no stddev aggregate: there it is √(mean of squares − mean²)."""
     found: dict[str, ValidatorScores] = {}
     async with core.sessionmaker() as session:
         dialect = session.get_bind().dialect.name
