@@ -50,8 +50,16 @@ class TestGates:
     def test_a_valid_file_passes_every_gate_and_costs_a_full_cooldown(self) -> None:
         verdict = judge(candidate(), facts())
         assert verdict.rejection is None
-        assert [r.outcome for r in verdict.results] == ["passed"] * 11
+        assert [r.outcome for r in verdict.results] == ["passed"] * 12
         assert verdict.cooldown is CooldownCost.FULL
+
+    def test_a_pause_decides_first_and_costs_nothing(self) -> None:
+        paused = facts(paused="suite rotation", suite_id=None)
+        assert first(candidate(agents.SYNTAX_ERROR), paused) == ("SUBMISSIONS_PAUSED", 503, CooldownCost.NONE)
+        verdict = judge(candidate(agents.SYNTAX_ERROR), paused, exhaustive=True)
+        assert verdict.rejection is not None and verdict.rejection.message == "suite rotation"
+        outcomes = {r.gate: r.outcome for r in verdict.results}
+        assert outcomes["open"] == outcomes["syntax"] == outcomes["suite"] == "rejected"
 
     @pytest.mark.parametrize("name", ["", "   ", "x" * 101, "bad/name", "emoji🙂", "semi;colon", None])
     def test_bad_names(self, name: str | None) -> None:
@@ -121,7 +129,10 @@ class TestGates:
     def test_order_decides_which_failure_answers(self) -> None:
         verdict = judge(candidate(agents.SECURITY_VIOLATION, name=""), facts(suite_id=None))
         assert verdict.rejection is not None and verdict.rejection.code == "INVALID_AGENT_NAME"
-        assert len(verdict.results) == 1, "a real submission stops at the first failure"
+        outcomes = [(r.gate, r.outcome) for r in verdict.results]
+        assert outcomes == [("open", "passed"), ("name", "rejected")], (
+            "a real submission stops at the first failure"
+        )
 
 
 class TestDryRun:

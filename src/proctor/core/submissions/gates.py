@@ -89,6 +89,7 @@ class Facts:
     answers: frozenset[str]
     now: datetime
     policy: Policy
+    paused: str | None = None  # the operator's message while submissions are paused (None: open)
 
 
 Gate = Callable[[Candidate, Facts], Rejection | None]
@@ -181,6 +182,13 @@ def check_code(c: Candidate, f: Facts) -> Rejection | None:
     )
 
 
+def check_open(c: Candidate, f: Facts) -> Rejection | None:
+    """The operator's submissions pause (`proctor submissions pause`): 503 SUBMISSIONS_PAUSED, no cost."""
+    if f.paused is None:
+        return None
+    return Rejection("open", "SUBMISSIONS_PAUSED", 503, f.paused)
+
+
 def check_registration(c: Candidate, f: Facts) -> Rejection | None:
     if f.identity.registered:
         return None
@@ -238,6 +246,7 @@ def check_duplicate(c: Candidate, f: Facts) -> Rejection | None:
 
 # The order is the contract: cheap structural checks first, then the code, then who may submit.
 PIPELINE: tuple[tuple[str, Gate], ...] = (
+    ("open", check_open),  # first: /submit refuses a pause before it reads the body at all
     ("name", check_name),
     ("size", check_size),
     ("encoding", check_encoding),

@@ -75,12 +75,21 @@ class SubmissionsPaused(Unavailable):
     default_message = "Submissions are paused by the operator. Please try again later."
 
 
-async def ensure_open(session: AsyncSession) -> None:
-    """Refuse (503 SUBMISSIONS_PAUSED) while the operator has paused submissions: the shared switch
-    `proctor submissions pause|resume` sets (Bitrecs' `submissions_enabled`). One primary-key read."""
+async def paused(session: AsyncSession) -> str | None:
+    """The message to refuse with while the operator has paused submissions (None while they are
+    open): the shared switch `proctor submissions pause|resume` sets (Bitrecs' `submissions_enabled`).
+    One primary-key read."""
     flag = await session.get(SystemFlag, "submissions_enabled")
     if flag is not None and flag.value == "false":
-        raise SubmissionsPaused(flag.reason or None)
+        return flag.reason or SubmissionsPaused.default_message
+    return None
+
+
+async def ensure_open(session: AsyncSession) -> None:
+    """Refuse (503 SUBMISSIONS_PAUSED) while the operator has paused submissions."""
+    message = await paused(session)
+    if message is not None:
+        raise SubmissionsPaused(message)
 
 
 async def next_allowed_at(session: AsyncSession, *, hotkey: str, now: datetime) -> datetime | None:
@@ -106,6 +115,7 @@ async def load_facts(
         answers=await suite_answers(session, suite) if suite else frozenset(),
         now=now,
         policy=policy,
+        paused=await paused(session),  # the dry run answers a pause as /submit would (its first gate)
     )
 
 

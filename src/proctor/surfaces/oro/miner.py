@@ -111,7 +111,9 @@ async def check_agent(request: Request, principal: MinerAuth) -> Response:
     """Dry run of /submit: same body, same gates, same answers, nothing stored and no cooldown spent.
 
     Every gate runs (the answer is the first failure, as /submit would give it) and the body lists
-    each gate's verdict under `checks`, so a miner on cooldown can still validate a file.
+    each gate's verdict under `checks`, so a miner on cooldown can still validate a file. The first
+    gate is the operator's submissions pause: while it is on, the answer is /submit's 503
+    SUBMISSIONS_PAUSED (ORO's wire has no field for it in a 200).
     """
     state = state_of(request)
     candidate = await _read_candidate(request, state, principal.hotkey)

@@ -79,6 +79,46 @@ async def test_submissions_pause_refuses_oro_submit_and_resume_lifts_it(
     assert await _count(app, AuditEvent, AuditEvent.action == "RESUME_SUBMISSIONS") == 1
 
 
+async def test_check_predicts_the_pause_as_submit_answers_it(
+    admin_app: tuple[FastAPI, httpx.AsyncClient],  # noqa: F811
+) -> None:
+    """/v1/miner/check exists to predict /submit's answer: while submissions are paused it answers the
+    submit's 503 SUBMISSIONS_PAUSED (with the operator's message), still judging the file for the
+    miner under `checks`, and spends nothing; once resumed it answers 200 again."""
+    app, client = admin_app
+    core = app.state.proctor.core
+    open_check = await submit(client, BOB, path="/v1/miner/check")
+    assert open_check.status_code == 200, open_check.text
+    assert {g["gate"]: g["outcome"] for g in open_check.json()["checks"]}["open"] == "passed"
+
+    await bitrecs_flows.set_submissions(
+        core, enabled=False, reason="suite rotation", now=utcnow(), actor=OPERATOR
+    )
+    submitted, checked = await submit(client, BOB), await submit(client, BOB, path="/v1/miner/check")
+    assert submitted.status_code == checked.status_code == 503, checked.text
+    body = checked.json()
+    assert {k: body[k] for k in ("detail", "error_code")} == submitted.json()
+    assert body["error_code"] == "SUBMISSIONS_PAUSED" and body["dry_run"] is True
+    outcomes = {g["gate"]: g["outcome"] for g in body["checks"]}
+    assert outcomes["open"] == "rejected" and outcomes["code"] == outcomes["cooldown"] == "passed"
+    # A file that would fail anyway still hears the pause first, as /submit would answer it.
+    broken = await submit(client, BOB, content=b"def agent_main(:\n", path="/v1/miner/check")
+    assert broken.status_code == 503 and broken.json()["error_code"] == "SUBMISSIONS_PAUSED"
+    assert {g["gate"]: g["outcome"] for g in broken.json()["checks"]}["syntax"] == "rejected"
+    assert await _count(app, AgentVersion) == 0 and await _count(app, MinerCooldown) == 0
+
+    await bitrecs_flows.set_submissions(core, enabled=False, reason="", now=utcnow(), actor=OPERATOR)
+    default = await submit(client, BOB, path="/v1/miner/check")
+    assert (
+        default.status_code == 503
+        and default.json()["detail"] == (await submit(client, BOB)).json()["detail"]
+    )
+
+    await bitrecs_flows.set_submissions(core, enabled=True, reason="", now=utcnow(), actor=OPERATOR)
+    resumed = await submit(client, BOB, path="/v1/miner/check")
+    assert resumed.status_code == 200 and resumed.json()["admission_status"] == "ACCEPTED", resumed.text
+
+
 async def test_activation_requeues_the_previous_suites_top_versions(
     admin_app: tuple[FastAPI, httpx.AsyncClient],  # noqa: F811
 ) -> None:
