@@ -4,6 +4,7 @@ real server processes."""
 from __future__ import annotations
 
 import os
+import shutil
 
 # pytest-xdist workers start with COLUMNS=80, which Rich consoles created at import time keep; the CLI
 # tests give their width per invocation instead.
@@ -73,13 +74,29 @@ def redis_url() -> str:
     return services.REDIS_URL
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file per session; each test gets a copy (as PostgreSQL tests get a clone of
+    a migrated template) instead of running every migration again."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "proctor.db"
+    services.blocking(migrate.upgrade(Settings(database_url=f"sqlite+aiosqlite:///{path}")))
+    assert not path.with_name("proctor.db-wal").exists(), "the template must be checkpointed"
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each storage test runs on the embedded SQLite default and on a fresh PostgreSQL database."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each storage test runs on the embedded SQLite default and on a fresh PostgreSQL database, both
+    already migrated to head (upgrading them again is a no-op)."""
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'proctor.db'}"
+        path = tmp_path / "proctor.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
     dbs: services.PostgresDatabases = request.getfixturevalue("pg")
-    return dbs.url(services.blocking(dbs.create()))
+    name = services.blocking(dbs.create())
+    yield dbs.url(name)
+    dbs.release(name)
 
 
 @pytest.fixture
