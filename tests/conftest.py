@@ -180,6 +180,7 @@ MANY_PG_CONNECTIONS = frozenset(
 )
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own hook, which names the group the old way
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         module = item.nodeid.split("::", 1)[0]
@@ -187,3 +188,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "postgres" in item.nodeid or item.get_closest_marker("postgres")
         ):
             item.add_marker(pytest.mark.xdist_group("many-pg-connections"))
+    if getattr(config.option, "loadgroup", False):  # an xdist worker of `--dist loadgroup`
+        name_xdist_groups(items)
+
+
+def name_xdist_groups(items: list[pytest.Item]) -> None:
+    """Give each grouped test the `…@group` id that `--dist loadgroup` schedules by.
+
+    pytest-xdist (3.8) appends the suffix to `item._nodeid`, which pytest 9 no longer reads (an item's
+    id is `item._id`, a NodeId): every group would be silently ignored, the schemathesis surfaces spread
+    over both workers (so their aggregate check skips) and the many-connection tests run side by side.
+    """
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # pytest 8: xdist's own hook works
+        return
+    for item in items:
+        marks = item.iter_markers("xdist_group")
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in marks})
+        suffix = "@" + "_".join(groups)
+        if groups and not item.nodeid.endswith(suffix) and isinstance(getattr(item, "_id", None), NodeId):
+            item._id = NodeId.parse(item.nodeid + suffix)
