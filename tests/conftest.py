@@ -4,6 +4,7 @@ real server processes."""
 from __future__ import annotations
 
 import os
+import shutil
 
 # pytest-xdist workers start with COLUMNS=80, which Rich consoles created at import time keep; the CLI
 # tests give their width per invocation instead.
@@ -73,13 +74,29 @@ def redis_url() -> str:
     return services.REDIS_URL
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file per session; each test gets a copy (as PostgreSQL tests get a clone of
+    a migrated template) instead of running every migration again."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "proctor.db"
+    services.blocking(migrate.upgrade(Settings(database_url=f"sqlite+aiosqlite:///{path}")))
+    assert not path.with_name("proctor.db-wal").exists(), "the template must be checkpointed"
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each storage test runs on the embedded SQLite default and on a fresh PostgreSQL database."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each storage test runs on the embedded SQLite default and on a fresh PostgreSQL database, both
+    already migrated to head (upgrading them again is a no-op)."""
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'proctor.db'}"
+        path = tmp_path / "proctor.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
     dbs: services.PostgresDatabases = request.getfixturevalue("pg")
-    return dbs.url(services.blocking(dbs.create()))
+    name = services.blocking(dbs.create())
+    yield dbs.url(name)
+    dbs.release(name)
 
 
 @pytest.fixture
@@ -163,6 +180,7 @@ MANY_PG_CONNECTIONS = frozenset(
 )
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's own hook, which names the group the old way
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         module = item.nodeid.split("::", 1)[0]
@@ -170,3 +188,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "postgres" in item.nodeid or item.get_closest_marker("postgres")
         ):
             item.add_marker(pytest.mark.xdist_group("many-pg-connections"))
+    if getattr(config.option, "loadgroup", False):  # an xdist worker of `--dist loadgroup`
+        name_xdist_groups(items)
+
+
+def name_xdist_groups(items: list[pytest.Item]) -> None:
+    """Give each grouped test the `…@group` id that `--dist loadgroup` schedules by.
+
+    pytest-xdist (3.8) appends the suffix to `item._nodeid`, which pytest 9 no longer reads (an item's
+    id is `item._id`, a NodeId): every group would be silently ignored, the schemathesis surfaces spread
+    over both workers (so their aggregate check skips) and the many-connection tests run side by side.
+    """
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # pytest 8: xdist's own hook works
+        return
+    for item in items:
+        marks = item.iter_markers("xdist_group")
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in marks})
+        suffix = "@" + "_".join(groups)
+        if groups and not item.nodeid.endswith(suffix) and isinstance(getattr(item, "_id", None), NodeId):
+            item._id = NodeId.parse(item.nodeid + suffix)

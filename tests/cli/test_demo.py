@@ -76,6 +76,7 @@ def test_the_demo_refuses_a_busy_port(tmp_path: Path) -> None:
         )
     assert result.exit_code == 1
     assert f"port {port}" in result.output and "--port" in result.output
+    assert not (tmp_path / "d").exists(), "a busy port is refused before the demo touches its folder"
 
 
 def test_the_demo_folder_is_guarded(tmp_path: Path) -> None:

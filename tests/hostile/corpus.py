@@ -108,6 +108,7 @@ def literal(template: dict[str, Any], key: str, raw: str) -> bytes:
     return json.dumps({**template, key: marker}).replace(f'"{marker}"', raw).encode()
 
 
+UNPROCESSABLE = frozenset({422})
 NUMBER_EDGES = {"nan": "NaN", "inf": "Infinity", "neginf": "-Infinity", "1e309": "1e309", "neg": "-1"}
 TRAVERSALS = {
     "dotdot": "../../../../etc/passwd",
@@ -444,6 +445,78 @@ CASES: list[Case] = [
             "nan": "NaN",
         }.items()
     ],
+    # JSON true is not an integer (Python's bool is an int: lax validation would read it as 1).
+    *[
+        Case(
+            f"compute-register-{fieldname}-true",
+            "compute",
+            "POST",
+            "/v1/miners",
+            literal(OFFER, fieldname, "true"),
+            storage=True,
+            expect=UNPROCESSABLE,
+        )
+        for fieldname in ("gpu_count", "max_concurrent")
+    ],
+    *[
+        Case(
+            f"compute-job-{fieldname}-true",
+            "compute",
+            "POST",
+            "/v1/jobs",
+            literal(JOB, fieldname, "true"),
+            auth="client",
+            storage=True,
+            expect=UNPROCESSABLE,
+        )
+        for fieldname in ("gpu_count", "estimated_time", "ttl_seconds")
+    ],
+    Case(
+        "compute-update-gpu-count-true",
+        "compute",
+        "PUT",
+        "/v1/miners/{miner}",
+        b'{"gpu_count": true}',
+        auth="compute-miner",
+        storage=True,
+        expect=UNPROCESSABLE,
+    ),
+    *[
+        Case(
+            f"compute-aitbc-register-{name}-true",
+            "compute",
+            "POST",
+            "/v1/miners/register",
+            body,
+            auth="compute-miner",
+            storage=True,
+            expect=UNPROCESSABLE,
+        )
+        for name, body in {
+            "concurrency": b'{"concurrency": true}',
+            "memory-mb": b'{"capabilities": {"gpus": [{"name": "RTX 4090", "memory_mb": true}]}}',
+            "max-concurrent-jobs": b'{"capabilities": {"max_concurrent_jobs": true}}',
+        }.items()
+    ],
+    Case(
+        "compute-aitbc-poll-wait-true",
+        "compute",
+        "POST",
+        "/v1/miners/poll",
+        b'{"max_wait_seconds": true}',
+        auth="compute-miner",
+        expect=UNPROCESSABLE,
+    ),
+    Case(
+        "compute-complete-seconds-true",
+        "compute",
+        "POST",
+        f"/v1/miners/{{miner}}/jobs/{RANDOM_ID}/complete",
+        b'{"result_hash": "sha256:' + b"ab" * 32 + b'", "metrics": {"execution_time_seconds": true, '
+        b'"gpu_time_seconds": 1}}',
+        auth="compute-miner",
+        expect=UNPROCESSABLE,
+    ),
     Case(
         "compute-register-name-nul", "compute", "POST", "/v1/miners", offer(name="rig\u0000x"), storage=True
     ),

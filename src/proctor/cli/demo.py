@@ -185,9 +185,13 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def start_server(env: dict[str, str], data_dir: Path, host: str, port: int) -> subprocess.Popen[bytes]:
+def require_free_port(host: str, port: int) -> None:
     if not port_is_free(host, port):
         raise DemoError(f"port {port} on {host} is in use; pick another with --port")
+
+
+def start_server(env: dict[str, str], data_dir: Path, host: str, port: int) -> subprocess.Popen[bytes]:
+    require_free_port(host, port)  # again: it may have been taken since the demo started
     log = (data_dir / "server.log").open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "proctor", "serve", "--host", host, "--port", str(port)],
@@ -416,6 +420,7 @@ def demo(
         signal.signal(signal.SIGTERM, _raise_on_sigterm)
     server: subprocess.Popen[bytes] | None = None
     try:
+        require_free_port(host, port)  # before the suite import: a busy port fails at once
         prepare_folder(data_dir, reset=reset)
         env = server_environment(data_dir)
         console.print(f"[bold]proctor demo[/bold] in {data_dir}")

@@ -12,6 +12,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from redis import exceptions as redis_exceptions
 from sqlalchemy import exc as sqlalchemy_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -33,6 +34,32 @@ BACKEND_UNAVAILABLE: tuple[type[Exception], ...] = (
 log = structlog.get_logger(__name__)
 
 Renderer = Callable[[ProctorError], JSONResponse]
+
+# The body model each renderer answers 4xx with, published in the OpenAPI of every route whose group
+# it renders (`proctor.http.surface.document_errors`), so clients and Schemathesis can check refusals.
+ENVELOPES: dict[Renderer, type[BaseModel]] = {}
+
+
+def envelope(model: type[BaseModel]) -> Callable[[Renderer], Renderer]:
+    """Declare `model` as the decorated renderer's error body."""
+
+    def register(renderer: Renderer) -> Renderer:
+        ENVELOPES[renderer] = model
+        return renderer
+
+    return register
+
+
+class AuthDetail(BaseModel):
+    code: str
+    message: str
+
+
+class FlatError(BaseModel):
+    """ORO's envelope; bittensor-auth's `{code, message}` as the detail of an authentication error."""
+
+    detail: str | AuthDetail
+    error_code: str
 
 
 class Translation:
@@ -78,6 +105,7 @@ class Translation:
             ) from None
 
 
+@envelope(FlatError)
 def render_flat(error: ProctorError) -> JSONResponse:
     """ORO's envelope (the default): `{"detail": str, "error_code": str, ...extra}`."""
     body: dict[str, Any] = {"detail": error.message, "error_code": error.error_code, **error.extra}

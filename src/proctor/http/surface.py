@@ -18,9 +18,11 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from fastapi.utils import create_model_field
+from pydantic import BaseModel
 from starlette.routing import BaseRoute
 
-from proctor.http.errors import ErrorRenderers, Renderer
+from proctor.http.errors import ENVELOPES, ErrorRenderers, Renderer
 
 Responses = Mapping[int | str, dict[str, Any]]
 
@@ -31,12 +33,19 @@ MALFORMED_BODY: Responses = {
 NOT_FOUND: Responses = {404: {"description": "Nothing with that id (or not the caller's)"}}
 
 
-def document_errors(routes: Iterable[BaseRoute], responses: Responses | None = None) -> None:
+def document_errors(
+    routes: Iterable[BaseRoute],
+    responses: Responses | None = None,
+    *,
+    envelope: type[BaseModel] | None = None,
+) -> None:
     """Publish in each route's OpenAPI the errors any route of its kind answers, beside its own.
 
     A route that reads a body answers 400 when the body does not parse and 413 when it is too large;
     one with a path parameter answers 404 for an id that names nothing; `responses` are the group's
     own (401 and 403 where every route is authenticated, say). A route's own `responses=` win.
+    `envelope` is the body of the group's refusals: every 4xx but FastAPI's 422 that does not name
+    its own body is published with it.
     """
     for route in routes:
         if not isinstance(route, APIRoute):
@@ -49,6 +58,16 @@ def document_errors(routes: Iterable[BaseRoute], responses: Responses | None = N
         for status, description in extra.items():
             if status not in route.responses and str(status) not in route.responses:
                 route.responses[status] = description
+        for status, response in list(route.responses.items()):
+            code = str(status)
+            undocumented = not {"model", "content"} & set(response)
+            if envelope and code.startswith("4") and code != "422" and undocumented:
+                route.responses[status] = response = {**response, "model": envelope}
+            if "model" in response and status not in route.response_fields:
+                # What APIRoute derives from `responses` when it is built (the OpenAPI reads this).
+                route.response_fields[status] = create_model_field(
+                    name=f"Response_{code}_{route.unique_id}", type_=response["model"], mode="serialization"
+                )
 
 
 def mount_group(
@@ -64,7 +83,7 @@ def mount_group(
     `responses` are errors every route of the group may answer (see `document_errors`)."""
     group = APIRouter()
     for router in routers:
-        document_errors(router.routes, responses)
+        document_errors(router.routes, responses, envelope=ENVELOPES.get(renderer))
         # Routes are copied rather than included: `include_router` would add another matching layer.
         group.routes.extend(router.routes)
     root.mount(prefix, group)

@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 from proctor.core import leases
 from proctor.core.bitrecs.flows import Rejected
 from proctor.core.submissions.bitrecs import DETAIL_GATES
 from proctor.errors import ProctorError
-from proctor.http.errors import Translation
+from proctor.http.errors import Translation, envelope
 
 # The lease engine's neutral errors in Bitrecs' validator vocabulary.
 LEASE_CODES = Translation(
@@ -27,6 +28,25 @@ LEASE_CODES = Translation(
 API_KEY_CODE = "INVALID_API_KEY"
 
 
+class BitrecsError(BaseModel):
+    """`{"detail": …}` or `{"error": …, …}` (see the module docstring): one of the two, as a string."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["detail"]}, {"required": ["error"]}]}
+    )
+
+    detail: str | None = None
+    error: str | None = None
+
+
+class BitrecsUnprocessable(BaseModel):
+    """422: FastAPI's validation list, or Bitrecs' own `{"detail": message}` (a run update missing a
+    field the new status needs, an unknown status, a session id that is not a UUID)."""
+
+    detail: list[dict[str, Any]] | str
+
+
+@envelope(BitrecsError)
 def render_bitrecs(error: ProctorError) -> JSONResponse:
     body: dict[str, Any]
     if isinstance(error, Rejected):

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from proctor.http.errors import ErrorRenderers
 from proctor.http.surface import Responses, document_errors, mount_group
 from proctor.surfaces.bitrecs import routes
-from proctor.surfaces.bitrecs.errors import render_bitrecs
+from proctor.surfaces.bitrecs.errors import BitrecsError, BitrecsUnprocessable, render_bitrecs
 
 # Beside each route's own, in Bitrecs' bodies.
 SESSION: Responses = {
@@ -30,6 +30,7 @@ SESSION: Responses = {
     401: {"description": "Missing or expired session token"},
     403: {"description": "Not a whitelisted validator, or a wrong screener password"},
     409: {"description": "The session's evaluation does not allow it"},
+    422: {"description": "A body or session id that does not validate", "model": BitrecsUnprocessable},
 }
 API_KEY: Responses = {
     401: {"description": "Invalid or missing API Key"},
@@ -42,7 +43,7 @@ def mount(app: FastAPI, renderers: ErrorRenderers) -> None:
     mount_group(app, renderers, "/validator", [routes.validator], render_bitrecs, responses=SESSION)
     mount_group(app, renderers, "/scoring", [routes.scoring], render_bitrecs, responses=API_KEY)
     mount_group(app, renderers, "/agent", [routes.agent], render_bitrecs, responses=API_KEY)
-    document_errors(routes.root.routes)
+    document_errors(routes.root.routes, envelope=BitrecsError)
     app.include_router(routes.root)
     renderers.register("/check", render_bitrecs)
     renderers.register("/submit", render_bitrecs)

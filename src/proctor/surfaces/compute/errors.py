@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from proctor.core import leases
 from proctor.errors import ProctorError
-from proctor.http.errors import Translation
+from proctor.http.errors import Translation, envelope
 
 # The lease engine's neutral errors in the compute surface's vocabulary.
 LEASE_CODES = Translation(
@@ -22,6 +23,12 @@ LEASE_CODES = Translation(
 )
 
 
+class ComputeError(BaseModel):
+    detail: str
+    error_code: str
+
+
+@envelope(ComputeError)
 def render_compute(error: ProctorError) -> JSONResponse:
     error = LEASE_CODES.rename(error)
     body: dict[str, Any] = {"detail": error.message, "error_code": error.error_code, **error.extra}

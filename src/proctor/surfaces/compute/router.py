@@ -48,7 +48,7 @@ from proctor.http.errors import ErrorRenderers
 from proctor.http.surface import document_errors, mount_group
 from proctor.surfaces.compute import jobs as job_routes
 from proctor.surfaces.compute import miners, poll
-from proctor.surfaces.compute.errors import render_compute
+from proctor.surfaces.compute.errors import ComputeError, render_compute
 
 
 def mount(app: FastAPI, renderers: ErrorRenderers) -> None:
@@ -57,5 +57,5 @@ def mount(app: FastAPI, renderers: ErrorRenderers) -> None:
     mount_group(app, renderers, "/v1/jobs", [job_routes.router], render_compute)
     # A mount matches only paths below its prefix; the bare collection paths live on the root app.
     for router in (miners.root, job_routes.root):
-        document_errors(router.routes)
+        document_errors(router.routes, envelope=ComputeError)  # their paths are the groups' prefixes
         app.include_router(router)

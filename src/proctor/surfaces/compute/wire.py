@@ -8,6 +8,10 @@ AITBC's `JobView` names on the client side (`job_id`, `state`, `assigned_miner_i
 Money is a decimal with at most six places, sent and answered as a JSON number (`0.05`), stored as
 integer micro-units; every amount proctor answers prints exactly (six places stay exact as JSON
 numbers far beyond any bound accepted here).
+
+Integer and float fields of request bodies are strict: a JSON integer (or, for a float, any JSON
+number) and nothing else. Python's `bool` is an `int`, so lax validation would read `true` as a GPU
+count of 1 and `"2"` as 2; the schema says integer/number, and so does the validator (422 otherwise).
 """
 
 from __future__ import annotations
@@ -37,9 +41,9 @@ Name = Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL)]
 ModelName = Annotated[str, Field(min_length=1, max_length=128, pattern=NO_NUL)]
 GpuType = Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
 Location = Annotated[str, Field(max_length=64, pattern=NO_NUL)]
-GpuCount = Annotated[int, Field(ge=1, le=MAX_GPUS)]
-Concurrency = Annotated[int, Field(ge=1, le=MAX_CONCURRENT)]
-Seconds = Annotated[float, Field(ge=0, le=MAX_METRIC_SECONDS, allow_inf_nan=False)]
+GpuCount = Annotated[int, Field(ge=1, le=MAX_GPUS, strict=True)]
+Concurrency = Annotated[int, Field(ge=1, le=MAX_CONCURRENT, strict=True)]
+Seconds = Annotated[float, Field(ge=0, le=MAX_METRIC_SECONDS, allow_inf_nan=False, strict=True)]
 # "sha256:<hex>" as in the seed, or bare hex: an algorithm name, then 32-128 hex digits.
 ResultHash = Annotated[str, Field(pattern=r"^([A-Za-z0-9_-]{1,16}:)?[0-9a-fA-F]{32,128}$", max_length=150)]
 
@@ -182,21 +186,21 @@ class AitbcConstraints(BaseModel):
 
     gpu: GpuType | None = Field(default=None, description="GPU name the miner must have.")
     region: Location | None = None
-    min_vram_gb: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False)] | None = None
+    min_vram_gb: Annotated[float, Field(gt=0, le=100_000, allow_inf_nan=False, strict=True)] | None = None
     models: Annotated[list[ModelName], Field(max_length=16)] | None = None
     max_price: HourlyPrice | None = Field(
         default=None, description="The miner's price per hour at most this."
     )
     # Not honoured by proctor: a job asking for one is refused with 400 UNSUPPORTED_CONSTRAINT.
     cuda: Label | None = None
-    min_reputation: float | None = None
+    min_reputation: Annotated[float, Field(strict=True)] | None = None
     zk_proof_required: bool = False
     tee_attestation_required: bool = False
     tee_enclave_id: Label | None = None
     confidential: bool = False
     required_enclave_measurement: Label | None = None
     bond_required: bool = False
-    min_bond_amount: float | None = None
+    min_bond_amount: Annotated[float, Field(strict=True)] | None = None
 
 
 UNSUPPORTED_CONSTRAINTS = (
@@ -221,10 +225,12 @@ class JobCreate(BaseModel):
     )
     gpu_type: GpuType | None = Field(default=None, description="None: any GPU type.")
     gpu_count: GpuCount | None = Field(default=None, description="Default 1 (documented shape), else none.")
-    estimated_time: Annotated[int, Field(ge=1, le=MAX_ESTIMATED_SECONDS, description="seconds")] | None = None
+    estimated_time: (
+        Annotated[int, Field(ge=1, le=MAX_ESTIMATED_SECONDS, strict=True, description="seconds")] | None
+    ) = None
     price: JobPrice | None = Field(default=None, description="What the job pays its miner on completion.")
     payload: dict[str, Any] = Field(default_factory=dict)
-    ttl_seconds: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = Field(
+    ttl_seconds: Annotated[int, Field(ge=1, le=INT32_MAX, strict=True)] | None = Field(
         default=None, description="How long it may wait for a miner (server default when omitted)."
     )
     constraints: AitbcConstraints | None = None
@@ -281,7 +287,7 @@ class AitbcGpu(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: Annotated[str, Field(max_length=64, pattern=NO_NUL)] = ""
-    memory_mb: Annotated[int, Field(ge=0, le=10**8)] = 0
+    memory_mb: Annotated[int, Field(ge=0, le=10**8, strict=True)] = 0
 
 
 class AitbcCapabilities(BaseModel):
@@ -315,7 +321,7 @@ class AitbcOk(BaseModel):
 class AitbcPoll(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    max_wait_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False)] = 15
+    max_wait_seconds: Annotated[float, Field(ge=0, le=3600, allow_inf_nan=False, strict=True)] = 15
 
 
 class AitbcAssignedJob(BaseModel):
