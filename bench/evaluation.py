@@ -19,6 +19,7 @@ import json
 import random
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -62,7 +63,7 @@ async def reset_database(url: str) -> None:
     await migrate.upgrade(Settings(database_url=url))
 
 
-async def seed_work(url: str, items: int, history: int, validators: list[str]) -> int:
+async def seed_work(url: str, items: int, history: int = 0, validators: Sequence[str] = ()) -> int:
     """`items` accepted versions, each waiting for two validators, behind `history` versions that two of
     the validators already evaluated (a database in service, not a new one); returns the suite id.
 
