@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import asyncpg
 from sqlalchemy import event
@@ -65,6 +65,26 @@ def rerunnable(exc: BaseException) -> bool:
     """PostgreSQL rolled the whole transaction back to break a deadlock (or a serialization failure):
     nothing of it was written, so the unit of work can run again from its start."""
     return isinstance(exc, asyncpg.exceptions.TransactionRollbackError)
+
+
+T = TypeVar("T")
+
+
+async def rerun(
+    unit: Callable[[], Awaitable[T]],
+    *,
+    attempts: int = 3,
+    also: Callable[[BaseException], bool] | None = None,
+) -> T:
+    """Run a unit of work, and again (up to `attempts` in all) when it failed as a whole and may simply
+    run again: PostgreSQL rolled it back (`rerunnable`), or `also(exc)` says so."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await unit()
+        except Exception as exc:
+            if attempt == attempts or not (rerunnable(exc) or (also is not None and also(exc))):
+                raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def connection_lost(exc: BaseException) -> bool:

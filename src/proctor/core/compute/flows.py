@@ -125,9 +125,7 @@ async def accept(
     """
     key_hash = _key_hash(api_key)
     async with core.db.transaction() as tx:
-        # A job id of no known shape (a NUL, 300 characters) never reaches SQL: it is not found below.
-        named = job_id if svc._known_shape(job_id) else None
-        miner = await tx.one(st.MINER_FOR_ACCEPT, {"key_hash": key_hash, "job_id": named})
+        miner = await tx.one(st.MINER_FOR_ACCEPT, {"key_hash": key_hash, "job_id": _named(job_id)})
         if miner is None:
             raise svc.InvalidApiKey()
         if miner.id != miner_id:
@@ -143,13 +141,20 @@ async def accept_as(
     """The same accept for a miner named by id, inside the caller's session (operators, core tests)."""
     tx = SessionTx(session)
     known = svc._known_shape(miner_id)
-    named = job_id if svc._known_shape(job_id) else None
     miner = (
-        await tx.one(st.MINER_BY_ID_FOR_ACCEPT, {"miner_id": miner_id, "job_id": named}) if known else None
+        await tx.one(st.MINER_BY_ID_FOR_ACCEPT, {"miner_id": miner_id, "job_id": _named(job_id)})
+        if known
+        else None
     )
     if miner is None:
         raise svc.MinerNotFound()
     return await accept_in(tx, miner, job_id=job_id, policy=policy, now=now)
+
+
+def _named(job_id: str) -> str | None:
+    """The job id MINER_FOR_ACCEPT looks up: one of no known shape (a NUL, 300 characters) never
+    reaches SQL, and `accept_in` answers it not found."""
+    return job_id if svc._known_shape(job_id) else None
 
 
 async def accept_in(tx: Tx, miner: Any, *, job_id: str, policy: Policy, now: datetime) -> svc.Accepted:

@@ -33,7 +33,7 @@ from proctor.core.races import settling as races_settling
 from proctor.errors import BadRequest, NotFound, ValidationFailed
 from proctor.models import Problem
 from proctor.storage.blobs import PresignedUpload
-from proctor.storage.sql import Tx, UniqueViolation, rerunnable
+from proctor.storage.sql import Tx, UniqueViolation, rerun
 
 RUNS = st.RUNS
 CODE_URL_TTL_SECONDS = 3600
@@ -74,20 +74,13 @@ async def claim_work(
     inference token is minted after the claim commits: minting calls the miner's provider, and no lock
     may wait on the network.
     """
-    for attempt in range(3):
-        try:
-            found = await _claim(core, validator=validator, report=report, now=now)
-            break
-        except UniqueViolation:
-            # A concurrent claim of the same validator took the same slot first: claim again, now
-            # seeing it.
-            if attempt == 2:
-                raise
-        except Exception as exc:
-            # PostgreSQL chose this claim as a deadlock victim and rolled it back whole (seen under 24
-            # claimers of 6 items in tests/core/test_leases.py): nothing was written, so claim again.
-            if attempt == 2 or not rerunnable(exc):
-                raise
+    # Claimed again when a concurrent claim of the same validator took the same slot first (it is then
+    # seen), or when PostgreSQL chose this claim as a deadlock victim (seen under 24 claimers of 6 items
+    # in tests/core/test_leases.py): either way nothing was written.
+    found = await rerun(
+        lambda: _claim(core, validator=validator, report=report, now=now),
+        also=lambda exc: isinstance(exc, UniqueViolation),
+    )
     if found is None:
         return None
     run, miner, blob_key, has_credential, repeated = found
@@ -131,17 +124,21 @@ async def _claim(
         claimed = await leases.claim(tx, st.CLAIM, params=params)
     if claimed is None:
         async with core.db.transaction() as tx:
-            found = await _claim_held(tx, validator=validator, params=params, rules=rules, now=now)
-        if found is None or isinstance(found, tuple):
-            return found
-        claimed = found
-    run, work = claimed.lease, claimed.work
-    return run, work["miner_hotkey"], work["blob_key"], bool(work["has_credential"]), False
+            return await _claim_held(tx, validator=validator, params=params, rules=rules, now=now)
+    return _answer(claimed)
+
+
+def _answer(claimed: leases.Claimed | None) -> tuple[Any, str, str, bool, bool] | None:
+    """A new claim as `_claim` answers it (not a repeat)."""
+    if claimed is None:
+        return None
+    work = claimed.work
+    return claimed.lease, work["miner_hotkey"], work["blob_key"], bool(work["has_credential"]), False
 
 
 async def _claim_held(
     tx: Tx, *, validator: str, params: dict[str, Any], rules: Policy, now: datetime
-) -> leases.Claimed | tuple[Any, str, str, bool, bool] | None:
+) -> tuple[Any, str, str, bool, bool] | None:
     """A claim by a validator that holds runs, or when there was no work: a new claim, the held run
     again (its earlier answer was lost), 409 AT_CAPACITY, or None."""
     # Its limit (locking its setting row when it has one, so its own claims take slots one at a
@@ -166,9 +163,9 @@ async def _claim_held(
     if limit > 1:
         taken = {h.slot for h in live}
         slot = next(n for n in range(limit) if n not in taken)
-        return await leases.claim(tx, st.CLAIM_EXTRA_SLOT, params={**params, "slot": slot})
+        return _answer(await leases.claim(tx, st.CLAIM_EXTRA_SLOT, params={**params, "slot": slot}))
     if freed:  # a slot came back
-        return await leases.claim(tx, st.CLAIM, params=params)
+        return _answer(await leases.claim(tx, st.CLAIM, params=params))
     return None
 
 
@@ -311,7 +308,7 @@ async def record_progress(
             if document is not None:
                 held = await tx.one(
                     st.PROGRESS_MERGE_PG,
-                    {"run_id": run_id, "owner": validator, "now": now, "updates": document},
+                    {"lease_id": run_id, "owner": validator, "now": now, "updates": document},
                 )
                 if held is not None:
                     await tx.run(st.RUN_PROGRESS, {"run_id": run_id, "total": len(known)})
@@ -341,7 +338,7 @@ async def record_progress(
         await tx.run(st.RUN_PROGRESS, {"run_id": run_id, "total": len(known)})
 
 
-def _progress_document(updates: Sequence[ProblemUpdate]) -> list[dict[str, Any]] | None:
+def _progress_document(updates: Sequence[ProblemUpdate]) -> str | None:
     """The updates as PROGRESS_MERGE_PG's JSON array; None when a value has no JSON form (NaN, ∞)."""
     document = []
     for update in updates:
@@ -349,10 +346,9 @@ def _progress_document(updates: Sequence[ProblemUpdate]) -> list[dict[str, Any]]
         row.update({n: v for n in st.MERGED_FIELDS if (v := update.fields.get(n)) is not None})
         document.append(row)
     try:
-        json.dumps(document, allow_nan=False)
+        return json.dumps(document, allow_nan=False)
     except ValueError:
         return None
-    return document
 
 
 def _last_per_problem(updates: Sequence[ProblemUpdate]) -> list[ProblemUpdate]:
@@ -470,13 +466,9 @@ async def complete_run(
     )
     # Two completions of one race's last items lock their items, then the race row; PostgreSQL may
     # pick one as a deadlock victim and roll it back whole, so it simply runs again.
-    for attempt in range(3):
-        try:
-            run, item, eligible = await _complete_once(core, run_id, validator, status, values, rules, now)
-            break
-        except Exception as exc:
-            if attempt == 2 or not rerunnable(exc):
-                raise
+    run, item, eligible = await rerun(
+        lambda: _complete_once(core, run_id, validator, status, values, rules, now)
+    )
     if eligible or item.phase == "RACE":  # a race item may have completed its race (the top)
         core.caches.scores_changed()
     return Completion(run=run, item=item, became_eligible=eligible, final_score=item.final_score)

@@ -9,7 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, exists, func, literal, select, text, true, update
+from sqlalchemy import (
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    column,
+    exists,
+    func,
+    literal,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from proctor.core import leases
@@ -214,14 +228,46 @@ def _result_upsert(insert: Any) -> Any:
         "updated_at": _p("now", P.c.updated_at),
     }
     values.update({name: _p(name, P.c[name]) for name in MERGED_FIELDS})
-    statement = insert(P).values(values)
-    # A field a later update omits (or sends as null) is never wiped.
+    return _merged(insert(P).values(values))
+
+
+def _merged(statement: Any) -> Any:
+    """An insert of results that merges into a stored one: a field a later update omits (or sends as
+    null) is never wiped."""
     changed = {name: func.coalesce(statement.excluded[name], P.c[name]) for name in MERGED_FIELDS}
     changed.update(status=statement.excluded.status, updated_at=statement.excluded.updated_at)
     return statement.on_conflict_do_update(index_elements=[P.c.run_id, P.c.problem_id], set_=changed)
 
 
 RESULT_UPSERT = {"postgresql": _result_upsert(postgresql.insert), "sqlite": _result_upsert(sqlite.insert)}
+
+
+def _progress_merge_pg() -> Any:
+    """PostgreSQL's progress write for a run whose problems are known: the lease engine's hold of the
+    owner's live run and the merge of every update, in one statement that commits by itself (the flow
+    then counts with RUN_PROGRESS, a statement of its own so that it sees every merge committed before
+    it). The updates travel as one JSON array (`jsonb_to_recordset`, sent as text and cast: encoded
+    once), so any number of problems is one parameter and one round trip. One row (the run's id) when
+    the run was held; none when the guard missed (the flow then says why)."""
+    held = RUNS.hold_stmt.cte("held")
+    columns = ("problem_id", "status", *MERGED_FIELDS)
+    given = (
+        func.jsonb_to_recordset(cast(bindparam("updates", type_=Text()), postgresql.JSONB()))
+        .table_valued(*(column(name, P.c[name].type) for name in columns))
+        .render_derived(name="given", with_types=True)
+    )
+    merged = _merged(
+        postgresql.insert(P).from_select(
+            ["run_id", "updated_at", *columns],
+            select(held.c.id, _p("now", P.c.updated_at), *(given.c[name] for name in columns)).select_from(
+                held.join(given, true())
+            ),
+        )
+    )
+    return select(held.c.id).add_cte(merged.cte("merged"))
+
+
+PROGRESS_MERGE_PG = _progress_merge_pg()
 
 RUN_PROGRESS = (
     update(R)
@@ -235,48 +281,6 @@ RUN_PROGRESS = (
     )
 )
 
-# PostgreSQL's progress write for a run whose problems are known: the owner's live run is locked and
-# every update merged in one statement, which commits by itself (the flow then counts with RUN_PROGRESS,
-# a statement of its own so that it sees every merge committed before it). The updates travel as one
-# JSON array (`jsonb_to_recordset`), so any number of problems is one parameter and one round trip.
-# One row (the run's id) when the run was held; none when the guard missed (the flow then says why).
-_PROGRESS_TYPES = {
-    "score": "float8",
-    "score_components_summary": "jsonb",
-    "logs_s3_key": "varchar(512)",
-    "reasoning_score": "float8",
-    "inference_failure_count": "int4",
-    "inference_total": "int4",
-    "execution_time": "float8",
-}
-assert set(_PROGRESS_TYPES) == set(MERGED_FIELDS)
-PROGRESS_MERGE_PG = text(
-    f"""
-WITH held AS (
-    SELECT id FROM evaluation_runs
-    WHERE id = :run_id AND validator_hotkey = :owner AND status IN ('CLAIMED', 'RUNNING')
-      AND lease_expires_at > :now
-    FOR UPDATE
-), merged AS (
-    INSERT INTO run_problem_results AS p (run_id, problem_id, status, updated_at, {", ".join(MERGED_FIELDS)})
-    SELECT held.id, u.problem_id, u.status, :now, {", ".join(f"u.{n}" for n in MERGED_FIELDS)}
-    FROM held CROSS JOIN jsonb_to_recordset(:updates) AS u(
-        problem_id uuid, status varchar(20), {", ".join(f"{n} {t}" for n, t in _PROGRESS_TYPES.items())}
-    )
-    ON CONFLICT (run_id, problem_id) DO UPDATE SET
-        status = excluded.status, updated_at = excluded.updated_at,
-        {", ".join(f"{n} = coalesce(excluded.{n}, p.{n})" for n in MERGED_FIELDS)}
-    RETURNING p.problem_id
-)
-SELECT held.id, (SELECT count(*) FROM merged) AS merged FROM held
-"""
-).bindparams(
-    bindparam("run_id", type_=R.c.id.type),
-    bindparam("owner", type_=R.c.validator_hotkey.type),
-    bindparam("now", type_=R.c.lease_expires_at.type),
-    bindparam("updates", type_=postgresql.JSONB()),
-)
-assert ACTIVE_RUN_STATUSES == ("CLAIMED", "RUNNING"), "PROGRESS_MERGE_PG names the live statuses"
 
 SUITE_PROBLEM_IDS = select(PR.c.problem_id).where(PR.c.suite_id == _p("suite_id", PR.c.suite_id))
 
