@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 
 import asyncpg
 from sqlalchemy import event
-from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.dialects.postgresql.asyncpg import PGCompiler_asyncpg, PGDialect_asyncpg
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql import ClauseElement
@@ -149,7 +149,7 @@ def _constant(bind: BindParameter[Any]) -> bool:
 _INLINE_AFFINITIES = (String, Integer, Boolean)
 
 
-class _InlineConstants(PGDialect_asyncpg.statement_compiler):  # type: ignore[name-defined,misc]
+class _InlineConstants(PGCompiler_asyncpg):
     """Writes a statement's constants into its SQL text instead of sending them as parameters.
 
     PostgreSQL plans a prepared statement afresh on every execution until a generic plan looks as
@@ -163,7 +163,7 @@ class _InlineConstants(PGDialect_asyncpg.statement_compiler):  # type: ignore[na
 
     inlined: set[str]
 
-    def visit_bindparam(self, bindparam: BindParameter[Any], **kw: Any) -> str:
+    def visit_bindparam(self, bindparam: BindParameter[Any], **kw: Any) -> str:  # type: ignore[override]
         if _constant(bindparam) and not kw.get("literal_execute"):
             kw["literal_binds"] = True
             if not hasattr(self, "inlined"):
