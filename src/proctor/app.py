@@ -26,6 +26,7 @@ from proctor.http.state import AppState
 from proctor.http.surface import merged_openapi, mount_group
 from proctor.storage import migrate
 from proctor.storage.blobs import ROUTE_PREFIX as BLOB_ROUTE_PREFIX
+from proctor.storage.kv import RedisStore
 from proctor.storage.ratelimit import RateLimiter
 from proctor.worker.jobs import start_jobs
 
@@ -83,7 +84,11 @@ def create_app(settings: Settings | None = None, *, at_root: str | None = None) 
         await core.start()
         state = AppState(
             core=core,
-            limiter=RateLimiter.from_url(settings.redis_url or None, connection_pool=core.redis_pool),
+            limiter=RateLimiter.from_url(
+                settings.redis_url or None,
+                connection_pool=core.redis_pool,
+                calls=core.kv.calls if isinstance(core.kv, RedisStore) else None,
+            ),
             metrics=metrics,
         )
         metrics.watch_database(core.db)

@@ -10,6 +10,8 @@ from typing import Protocol
 
 import redis.asyncio as aioredis
 
+from proctor.storage.redis_calls import RedisCalls
+
 
 class EphemeralStore(Protocol):
     async def add(self, key: str, ttl_seconds: float) -> bool:
@@ -77,8 +79,13 @@ class MemoryStore:
 
 
 class RedisStore:
-    def __init__(self, client: aioredis.Redis, prefix: str = "proctor:") -> None:
+    def __init__(
+        self, client: aioredis.Redis, prefix: str = "proctor:", *, calls: RedisCalls | None = None
+    ) -> None:
         self._redis = client
+        # Replay-nonce writes are on hot paths: they go through the lean caller, on the same server.
+        self.calls = calls or RedisCalls.beside(client.connection_pool)
+        self._calls = self.calls
         self._prefix = prefix
         self.round_trips = 0
 
@@ -88,7 +95,8 @@ class RedisStore:
 
     async def add(self, key: str, ttl_seconds: float) -> bool:
         self.round_trips += 1
-        return bool(await self._redis.set(self._prefix + key, "1", nx=True, px=int(ttl_seconds * 1000)))
+        reply = await self._calls.execute("SET", self._prefix + key, "1", "NX", "PX", int(ttl_seconds * 1000))
+        return reply is not None
 
     async def put(self, key: str, value: str, ttl_seconds: float) -> None:
         await self._redis.set(self._prefix + key, value, px=int(ttl_seconds * 1000))
@@ -101,4 +109,5 @@ class RedisStore:
         await self._redis.ping()
 
     async def close(self) -> None:
+        await self._calls.close()
         await self._redis.aclose(close_connection_pool=True)  # the pool is shared: closed once, here
