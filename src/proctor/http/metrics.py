@@ -45,6 +45,21 @@ class Metrics:
 
         self._totals = _Totals()
         self.registry.register(self._totals)
+        # Each request's two labelled series, looked up once: `labels()` takes a lock and builds the
+        # key on every call (a tenth of a /health request's CPU). Bounded by route templates × status.
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        series = self._series.get((method, route, status))
+        if series is None:
+            if len(self._series) >= 10_000:
+                self._series.clear()
+            series = self._series[(method, route, status)] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
     def watch(self, name: str, documentation: str, read: Callable[[], int]) -> None:
         """Export a process counter kept elsewhere (statements sent, Redis round trips) at scrape time.
