@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -133,19 +134,23 @@ class Tx(Protocol):
 
 def _constant(bind: BindParameter[Any]) -> bool:
     """A value written into the statement where it was built (`status == "OPEN"`, `.limit(1)`), as
-    opposed to a parameter named for the call (`bindparam("now")`)."""
+    opposed to a parameter named for the call (`bindparam("now")`), and of a kind that is written
+    without any quoting question: a word of letters, digits and underscores, an integer, a boolean."""
     if not bind.unique or bind.required or bind.callable is not None:
         return False
     if bind.type._type_affinity not in _INLINE_AFFINITIES:
         return False
     values = bind.value if bind.expanding else [bind.value]
-    return (
-        isinstance(values, (list, tuple))
-        and bool(values)
-        and all(isinstance(v, (str, int)) and not isinstance(v, bool) or isinstance(v, bool) for v in values)
-    )
+    return isinstance(values, (list, tuple)) and bool(values) and all(_plain(v) for v in values)
 
 
+def _plain(value: object) -> bool:
+    if isinstance(value, str):
+        return _WORD.fullmatch(value) is not None
+    return isinstance(value, int)  # bool is an int
+
+
+_WORD = re.compile(r"[A-Za-z0-9_]{1,64}")
 _INLINE_AFFINITIES = (String, Integer, Boolean)
 
 
@@ -159,6 +164,10 @@ class _InlineConstants(PGCompiler_asyncpg):
     (pg_stat_statements with track_planning, under bench/evaluation.py), a third of the database's
     CPU over the hot paths. With the constants inline, the generic plan is the custom plan, and each
     connection plans each statement a handful of times in its life.
+
+    Only statements used more than once are compiled this way (see `compile_pg`): a statement built
+    for one call with a caller's value in it (`key_sha256 == digest`) keeps it a parameter, so its
+    text stays the same from call to call and asyncpg's prepared-statement cache still serves it.
     """
 
     inlined: set[str]
@@ -176,6 +185,8 @@ class _Dialect(PGDialect_asyncpg):
     statement_compiler = _InlineConstants
 
 
+_PG_PARAMS = PGDialect_asyncpg()
+_PG_PARAMS.paramstyle = "numeric_dollar"
 _PG = _Dialect()
 _PG.paramstyle = "numeric_dollar"
 
@@ -186,6 +197,7 @@ class _Compiled:
     names: tuple[str, ...]
     defaults: Mapping[str, Any]
     inlined: frozenset[str] = frozenset()  # keys of the constants written into `sql`
+    first_use: bool = False  # compiled with every value a parameter; the next use compiles it again
 
     def args(self, params: Mapping[str, Any] | None) -> list[Any]:
         params = params or {}
@@ -203,22 +215,28 @@ _COMPILED_MAX = 4096  # statements are built once at import; a bound catches acc
 
 
 def compile_pg(statement: ClauseElement) -> _Compiled:
-    """SQL text and parameter order for asyncpg, compiled once per statement object."""
+    """SQL text and parameter order for asyncpg, compiled once per statement object (twice for one
+    that is used again: its second compilation writes its constants inline, see _InlineConstants)."""
     found = _COMPILED.get(statement)
-    if found is not None:
+    if found is not None and not found.first_use:
         return found
-    # Constant IN lists are "expanding" parameters, rendered only once every value is known; so the
-    # statement is compiled with placeholders given for the call-time parameters, which stay `$n`.
-    compiled: Any = statement.compile(dialect=_PG)  # a SQLCompiler: binds, construct_expanded_state
-    required = {name for name, bind in compiled.binds.items() if bind.required}
-    expanded = compiled.construct_expanded_state({name: None for name in required})
-    names = tuple(expanded.positiontup or ())
-    defaults = {name: value for name, value in expanded.parameters.items() if name not in required}
-    found = _Compiled(expanded.statement, names, defaults, frozenset(getattr(compiled, "inlined", ())))
+    found = _compile(statement, inline=found is not None)
     if len(_COMPILED) >= _COMPILED_MAX:
         _COMPILED.clear()
     _COMPILED[statement] = found
     return found
+
+
+def _compile(statement: ClauseElement, *, inline: bool) -> _Compiled:
+    # Constant IN lists are "expanding" parameters, rendered only once every value is known; so the
+    # statement is compiled with placeholders given for the call-time parameters, which stay `$n`.
+    compiled: Any = statement.compile(dialect=_PG if inline else _PG_PARAMS)
+    required = {name for name, bind in compiled.binds.items() if bind.required}
+    expanded = compiled.construct_expanded_state({name: None for name in required})
+    names = tuple(expanded.positiontup or ())
+    defaults = {name: value for name, value in expanded.parameters.items() if name not in required}
+    inlined = frozenset(getattr(compiled, "inlined", ()))
+    return _Compiled(expanded.statement, names, defaults, inlined, first_use=not inline)
 
 
 class PgRecord:
