@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None, *, at_root: str | None = None) 
         await core.start()
         state = AppState(
             core=core,
+            # The limiter counts on the replay store's Redis connection: one per process for both.
             limiter=RateLimiter.from_url(
                 settings.redis_url or None,
                 connection_pool=core.redis_pool,

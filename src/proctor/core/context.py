@@ -106,7 +106,6 @@ def build_core(settings: Settings, *, gate_workers: int | None = None) -> Core:
         else None
     )
     kv: EphemeralStore = RedisStore(aioredis.Redis(connection_pool=pool)) if pool else MemoryStore()
-    # The signed-request limiter and the replay nonces share one lean caller (RedisStore.calls).
 
     async def load_overrides() -> Overrides:
         async with sessionmaker() as session:

@@ -85,7 +85,6 @@ class RedisStore:
         self._redis = client
         # Replay-nonce writes are on hot paths: they go through the lean caller, on the same server.
         self.calls = calls or RedisCalls.beside(client.connection_pool)
-        self._calls = self.calls
         self._prefix = prefix
         self.round_trips = 0
 
@@ -95,7 +94,7 @@ class RedisStore:
 
     async def add(self, key: str, ttl_seconds: float) -> bool:
         self.round_trips += 1
-        reply = await self._calls.execute("SET", self._prefix + key, "1", "NX", "PX", int(ttl_seconds * 1000))
+        reply = await self.calls.execute("SET", self._prefix + key, "1", "NX", "PX", int(ttl_seconds * 1000))
         return reply is not None
 
     async def put(self, key: str, value: str, ttl_seconds: float) -> None:
@@ -109,5 +108,5 @@ class RedisStore:
         await self._redis.ping()
 
     async def close(self) -> None:
-        await self._calls.close()
+        await self.calls.close()
         await self._redis.aclose(close_connection_pool=True)  # the pool is shared: closed once, here

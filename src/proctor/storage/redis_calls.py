@@ -112,7 +112,6 @@ class RedisCalls:
         self.connect_timeout = connect_timeout
         self._connection: _Connection | None = None
         self._connecting = asyncio.Lock()
-        self.calls = 0
 
     @classmethod
     def beside(cls, pool: ConnectionPool) -> RedisCalls:
@@ -128,13 +127,12 @@ class RedisCalls:
 
     async def execute(self, *command: Any) -> Any:
         """Send one command and return its reply (an error reply raises, as in redis-py)."""
-        self.calls += 1
         connection = self._connection
         if connection is not None and connection.open:
-            try:
+            # Opened before this call: if it turns out dead (a Redis restart, an idle timeout), the
+            # command goes once more, on a new connection, below.
+            with contextlib.suppress(redis_errors.ConnectionError):
                 return await connection.call(command)
-            except redis_errors.ConnectionError:
-                pass  # opened before this call and found dead: once more, on a new connection
         connection = await self._connect()
         return await connection.call(command)
 

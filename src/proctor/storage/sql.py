@@ -170,13 +170,13 @@ class _InlineConstants(PGCompiler_asyncpg):
     text stays the same from call to call and asyncpg's prepared-statement cache still serves it.
     """
 
-    inlined: set[str]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.inlined: set[str] = set()  # before the base class compiles the statement
+        super().__init__(*args, **kwargs)
 
     def visit_bindparam(self, bindparam: BindParameter[Any], **kw: Any) -> str:  # type: ignore[override]
         if _constant(bindparam) and not kw.get("literal_execute"):
             kw["literal_binds"] = True
-            if not hasattr(self, "inlined"):
-                self.inlined = set()
             self.inlined.add(bindparam.key)
         return str(super().visit_bindparam(bindparam, **kw))
 
