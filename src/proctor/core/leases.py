@@ -130,6 +130,11 @@ class LeaseKind:
     def hold_stmt(self) -> Select[Any]:
         return select(self.table).where(*self._guard()).with_for_update()
 
+    def write_stmt(self, values: Mapping[str, Any]) -> Update:
+        """An UPDATE of the owner's live lease (the hold's guard) setting `values`, RETURNING its id: a
+        hold that writes, for a domain statement built on it (build it once)."""
+        return update(self.table).where(*self._guard()).values(values).returning(self.c.id)
+
     def renew_stmt(self, extra: frozenset[str]) -> Update:
         return _renew_stmt(self, extra)
 
@@ -282,26 +287,51 @@ class Finished:
     then: Any = None  # the row `finish(then=…)` wrote, when this finish changed the lease
 
 
-# What goes with a finish, given the finished lease's columns: an UPDATE … RETURNING of another table
-# (an evaluation's work item counts the run). Define one at module level: statements are cached by it.
-Then = Callable[[Any], Update]
+@dataclass(frozen=True, eq=False)
+class Then:
+    """What goes with a finish that changed its lease (an evaluation's work item counts its run).
+
+    - `update`: given the finished lease's columns, an UPDATE … RETURNING of another table.
+    - `also`: given that row's columns as just written, an UPDATE of a third table that goes with it
+      (the run's version becomes QUEUED again when nobody else is on its item).
+    - `reads`: PostgreSQL only: named scalar expressions over the written row, returned beside it (the
+      item's scores, when its counts decide it). They read the statement's snapshot, taken before it
+      waited for any row lock, so a caller must check them against the written row. On SQLite they
+      are absent and the caller reads what it needs itself.
+
+    On PostgreSQL all of it is one statement with the finish (CTEs), so a finish stays one round trip
+    that can commit by itself; on SQLite `update` and `also` run right after it in the transaction,
+    the columns bound as parameters. Define one at module level: statements are cached by it.
+    """
+
+    update: Callable[[Any], Update]
+    also: Callable[[Any], Update] | None = None
+    reads: Callable[[Any], Mapping[str, ColumnElement[Any]]] | None = None
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=64)
 def _finish_then_stmt(kind: LeaseKind, extra: frozenset[str], then: Then) -> Select[Any]:
     """PostgreSQL: the guarded finish and `then` in one statement, one row with both (`lease_*`,
     `then_*`); no row when the guard missed, and then `then` wrote nothing either."""
     finished = _finish_stmt(kind, extra).cte("finished")
-    followed = then(finished.c).cte("followed")
-    return select(
+    followed = then.update(finished.c).cte("followed")
+    reads = {} if then.reads is None else then.reads(followed.c)
+    statement = select(
         *[finished.c[name].label(f"lease_{name}") for name in kind.c.keys()],
         *[column.label(f"then_{column.name}") for column in followed.c],
+        *[value.label(f"then_{name}") for name, value in reads.items()],
     ).select_from(finished.outerjoin(followed, true()))
+    if then.also is not None:
+        # Runs although nothing reads it (PostgreSQL executes every data-modifying CTE exactly once).
+        statement = statement.add_cte(then.also(followed.c).cte("also"))
+    return statement
 
 
 @lru_cache(maxsize=64)
-def _then_sqlite(kind: LeaseKind, then: Then) -> Update:
-    return then(_Bound(kind.table.c, "lease"))
+def _then_sqlite(kind: LeaseKind, then: Then) -> tuple[Update, Update | None]:
+    update_stmt = then.update(_Bound(kind.table.c, "lease"))
+    also = None if then.also is None else then.also(_Bound(update_stmt.table.c, "then"))  # type: ignore[attr-defined]
+    return update_stmt, also
 
 
 async def finish(
@@ -340,9 +370,10 @@ async def finish(
     if row is not None:
         followed: Any = None
         if then is not None:
-            followed = await tx.one(
-                _then_sqlite(kind, then), {f"lease_{k}": v for k, v in row._mapping.items()}
-            )
+            update_stmt, also = _then_sqlite(kind, then)
+            followed = await tx.one(update_stmt, {f"lease_{k}": v for k, v in row._mapping.items()})
+            if also is not None and followed is not None:
+                await tx.run(also, {f"then_{k}": v for k, v in followed._mapping.items()})
         return Finished(row, changed=True, then=followed)
     stored = await tx.one(kind.row_stmt, {"lease_id": lease_id})
     if (

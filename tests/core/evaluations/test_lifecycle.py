@@ -233,8 +233,8 @@ class TestProgress:
             await flows.record_progress(
                 world.core, run_id=a.run.id, validator="val-a", updates=updates, now=T0
             )
-        if world.core.db.dialect == "postgresql":  # the merge and the count, each committing by itself
-            assert world.core.db.statements - before == 2
+        if world.core.db.dialect == "postgresql":  # the merge and the count, one statement
+            assert world.core.db.statements - before == 1
         async with world.sessionmaker() as s:
             row = await s.get(RunProblemResult, (a.run.id, p0))
             other = await s.get(RunProblemResult, (a.run.id, p1))
@@ -243,6 +243,17 @@ class TestProgress:
         assert row.status == "SUCCESS" and other.status == "RUNNING"
         assert {name: getattr(row, name) for name in fields} == {**fields, "execution_time": 9.0}
         assert (run.progress_done, run.progress_total) == (1, 5)
+        # A later report of another problem counts it beside the stored ones it does not touch.
+        await flows.record_progress(
+            world.core,
+            run_id=a.run.id,
+            validator="val-a",
+            updates=[ev.ProblemUpdate(p1, "FAILED", {})],
+            now=T0,
+        )
+        async with world.sessionmaker() as s:
+            run = await s.get(EvaluationRun, a.run.id)
+        assert run is not None and (run.progress_done, run.progress_total) == (2, 5)
         for who, when, error in (
             ("val-x", T0, leases.NotOwner),
             ("val-a", T0 + timedelta(seconds=61), leases.LeaseLost),
@@ -286,6 +297,44 @@ class TestCompletion:
             top = await top_service.current(s, suite_id=world.suite_id, margin=0.05)
         assert top.version is not None and top.version.id == version.id
         assert top.version.code_available_at == T0 + timedelta(seconds=3600)
+
+    async def test_an_item_left_decided_by_a_dead_completion_is_settled_by_the_job(
+        self, world: World
+    ) -> None:
+        """The run's count commits before its item is closed; a process dying in between leaves a decided
+        open item, which the periodic settle job closes, once."""
+        version = await world.submit(miner(1), now=T0)
+        a, b = await claim(world, "val-a"), await claim(world, "val-b")
+        assert a is not None and b is not None
+        await complete(world, a.run.id, "val-a", score=0.2)
+        run, item, counted = await flows._finish(  # the completion's first unit only, as if it died next
+            world.core, b.run.id, "val-b", "SUCCESS", {"validator_score": 0.4, "failure_reason": None}, T0
+        )
+        assert counted and item.status == "OPEN" and item.success_count == 2 and run.status == "SUCCESS"
+        assert await version_state(world, version.id) != "ELIGIBLE"
+        assert await flows.settle_unsettled(world.core, T0) == 1
+        assert await flows.settle_unsettled(world.core, T0) == 0, "settled once"
+        assert await version_state(world, version.id) == "ELIGIBLE"
+        again = await complete(world, b.run.id, "val-b", score=0.4)
+        assert again.item.status == "CLOSED" and again.final_score == pytest.approx(0.3)
+        assert not again.became_eligible, "a repeated completion closes nothing twice"
+
+    async def test_a_stale_read_closes_nothing(self, world: World) -> None:
+        """A close is guarded by the counts it was decided on: an item that changed since is read again."""
+        await world.submit(miner(1), now=T0)
+        a, b = await claim(world, "val-a"), await claim(world, "val-b")
+        assert a is not None and b is not None
+        await complete(world, a.run.id, "val-a", score=0.2)
+        _, decided_item, _ = await flows._finish(
+            world.core, b.run.id, "val-b", "SUCCESS", {"validator_score": 0.4, "failure_reason": None}, T0
+        )
+        rules = flows.policy(world.core)
+        closed, eligible = await flows.settle(world.core, decided_item, policy=rules, now=T0)
+        assert eligible and closed.status == "CLOSED" and closed.final_score == pytest.approx(0.3)
+        # The same decision again (a second closer that read the item before the first closed it).
+        assert await flows._close(world.core, decided_item, [0.2, 0.4], policy=rules, now=T0) is None
+        after, eligible = await flows.settle(world.core, decided_item, policy=rules, now=T0)
+        assert not eligible and after.status == "CLOSED"
 
     async def test_a_different_terminal_status_after_completion_is_refused(self, world: World) -> None:
         await world.submit(miner(1), now=T0)

@@ -448,8 +448,12 @@ class TestCancel:
             assert isinstance(results[1], races.RaceFinished) and not isinstance(results[0], Exception)
             assert view.race.winner_agent_version_id == va.id
         else:
+            # The cancel came first (the run's lease ended with the race), or between the run's
+            # finish and its item's settling, which then finds the item cancelled: the run counts,
+            # the race does not complete.
             assert view.race.status == "CANCELLED"
-            assert isinstance(results[0], leases.LeaseLost) and isinstance(results[1], races.Cancelled)
+            assert isinstance(results[1], races.Cancelled)
+            assert isinstance(results[0], leases.LeaseLost) or results[0].item.status != "OPEN"
             assert await top_version(world) is None
 
 

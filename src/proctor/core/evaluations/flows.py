@@ -14,6 +14,7 @@ the database (cache invalidation, provider calls, presigning) happen after the c
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -294,8 +295,8 @@ async def record_progress(
 ) -> None:
     """Merge per-problem results: a field a later update omits (or sends as null) is never wiped.
 
-    On PostgreSQL, for a run this process has seen (it claimed it, or an earlier progress read it), two
-    statements that each commit by themselves: the guarded merge, then the count. Otherwise, and for
+    On PostgreSQL, for a run this process has seen (it claimed it, or an earlier progress read it), one
+    statement that commits by itself (PROGRESS_MERGE_PG: the guarded merge and the count). Otherwise, and for
     anything the fast path cannot decide alone (an unknown problem id, a lease that missed), one
     transaction that locks the run first, so errors come in the same order either way.
     """
@@ -308,10 +309,15 @@ async def record_progress(
             if document is not None:
                 held = await tx.one(
                     st.PROGRESS_MERGE_PG,
-                    {"lease_id": run_id, "owner": validator, "now": now, "updates": document},
+                    {
+                        "lease_id": run_id,
+                        "owner": validator,
+                        "now": now,
+                        "updates": document,
+                        "total": len(known),
+                    },
                 )
                 if held is not None:
-                    await tx.run(st.RUN_PROGRESS, {"run_id": run_id, "total": len(known)})
                     return
     async with core.db.transaction() as tx:
         run = await leases.hold(tx, RUNS, lease_id=run_id, owner=validator, now=now)
@@ -464,28 +470,31 @@ async def complete_run(
             if details.get(k) is not None
         }
     )
-    # Two completions of one race's last items lock their items, then the race row; PostgreSQL may
-    # pick one as a deadlock victim and roll it back whole, so it simply runs again.
-    run, item, eligible = await rerun(
-        lambda: _complete_once(core, run_id, validator, status, values, rules, now)
-    )
+    run, item, counted = await rerun(lambda: _finish(core, run_id, validator, status, values, now))
+    eligible = False
+    if counted:
+        item, eligible = await settle(core, item, policy=rules, now=now, run=run)
     if eligible or item.phase == "RACE":  # a race item may have completed its race (the top)
         core.caches.scores_changed()
     return Completion(run=run, item=item, became_eligible=eligible, final_score=item.final_score)
 
 
-async def _complete_once(
+async def _finish(
     core: Core,
     run_id: uuid.UUID,
     validator: str,
     status: str,
     values: dict[str, Any],
-    rules: Policy,
     now: datetime,
 ) -> tuple[Any, Any, bool]:
-    """One attempt of `complete_run`'s unit of work: (the run, its work item, whether it became eligible)."""
-    eligible = False
-    async with core.db.transaction() as tx:
+    """The run's finish, counted on its item: (the run, its item, whether this call counted it).
+
+    On PostgreSQL this is one statement that commits by itself (the finish, the item's counts, the
+    version's QUEUED/RUNNING state, and the item's scores once its counts decide it), so the item's row
+    lock lasts one statement, not a transaction of round trips. An item it leaves decided is closed
+    by `settle` next, as a unit of its own.
+    """
+    async with core.db.transaction(autocommit=True) as tx:
         finished = await leases.finish(
             tx,
             RUNS,
@@ -495,17 +504,14 @@ async def _complete_once(
             status=status,
             values=values,
             compare=RECORDED_OUTCOME,
-            then=st.count_finished_run,
+            then=st.COUNT_RUN,
         )
-        run = finished.row
         if finished.changed:
-            item = finished.then
-            assert item is not None, "a run's work item outlives it (foreign key)"
-            item, eligible = await settle(tx, item, policy=rules, now=now)
-        else:
-            item = await tx.one(st.ITEM, {"item_id": run.work_item_id})
-            assert item is not None, "a run's work item outlives it (foreign key)"
-    return run, item, eligible
+            assert finished.then is not None, "a run's work item outlives it (foreign key)"
+            return finished.row, finished.then, True
+        item = await tx.one(st.ITEM, {"item_id": finished.row.work_item_id})
+        assert item is not None, "a run's work item outlives it (foreign key)"
+        return finished.row, item, False
 
 
 def validate_completion(status: str, score: float | None, failure_reason: str | None) -> None:
@@ -523,65 +529,143 @@ def validate_completion(status: str, score: float | None, failure_reason: str | 
         raise ValidationFailed(f"failure_reason is required when terminal_status is {status}")
 
 
-async def settle(tx: Tx, item: Any, *, policy: Policy, now: datetime) -> tuple[Any, bool]:
-    """Close the item (version ELIGIBLE, maybe the new top) or discard it once its counts decide.
+def decided(item: Any, policy: Policy) -> bool:
+    """An open item whose counts decide it: enough successes to close, or too many failures."""
+    return item.status == "OPEN" and (
+        item.success_count >= item.required_successes or item.failure_count >= policy.max_failures
+    )
 
-    `item` is the work item row as just updated under its row lock, so of two validators completing
-    the last two runs at once exactly one sees the closing count. Returns the item as it now stands
-    and whether its version became eligible.
+
+SETTLE_ATTEMPTS = 20  # each miss means another run was counted or another closer won meanwhile
+
+
+async def settle(
+    core: Core, item: Any, *, policy: Policy, now: datetime, run: Any = None
+) -> tuple[Any, bool]:
+    """Close a decided item (version ELIGIBLE, maybe the new top) or discard it; an undecided one is
+    left as it is. Returns the item as it now stands and whether its version became eligible.
+
+    `item` is the row as a completion just wrote it (with the scores its statement read, and `run`
+    the run it counted), or as read. The close is guarded by the counts it was decided on: of two
+    validators completing the last two runs at once, both may try, exactly one closes; the other
+    reads the item again and finds it closed. A process that dies between a completion and this
+    leaves a decided open item, which the reaper settles (`settle_unsettled`).
     """
-    if item.status != "OPEN":
-        return item, False
-    if item.phase == "RACE":  # a qualifier's race score; the version's state never changes
-        settled = await races_settling.settle_item(
+    scores = _scores_seen(item, run)
+    for _ in range(SETTLE_ATTEMPTS):
+        if not decided(item, policy):
+            return item, False
+        if item.phase == "RACE":  # a qualifier's race score; the version's state never changes
+            # Two completions of one race's last items lock their items, then the race row;
+            # PostgreSQL may pick one as a deadlock victim and roll it back whole: it runs again.
+            race_item = functools.partial(_settle_race_item, core, item.id, policy=policy, now=now)
+            return await rerun(race_item), False
+        closed = await _close(core, item, scores, policy=policy, now=now)
+        if closed is not None:
+            return closed, closed.status == "CLOSED"
+        scores = None
+        async with core.db.transaction(autocommit=True) as tx:
+            item = await tx.one(st.ITEM, {"item_id": item.id})
+    return item, False  # still contended: the reaper settles it
+
+
+async def _settle_race_item(core: Core, item_id: uuid.UUID, *, policy: Policy, now: datetime) -> Any:
+    async with core.db.transaction() as tx:
+        locked = await tx.one(st.ITEM_LOCK, {"item_id": item_id})
+        return await races_settling.settle_item(
             tx,
-            item,
+            locked,
             aggregation=policy.aggregation,
             max_failures=policy.max_failures,
             margin=policy.top_margin,
             now=now,
         )
-        return settled, False
+
+
+def _scores_seen(item: Any, run: Any) -> list[float] | None:
+    """The included scores a completion's statement read (PostgreSQL), with its own run's, when they
+    account for every success the item counts; None when they cannot be trusted (the statement waited
+    for another completion's row lock, or a run was excluded) and must be read again."""
+    seen = getattr(item, "scores", None)
+    if seen is None or run is None:
+        return None
+    scores = [float(score) for score in seen if score is not None]
+    if run.status == "SUCCESS" and run.is_included and run.validator_score is not None:
+        scores.append(float(run.validator_score))
+    return scores if len(scores) == item.success_count else None
+
+
+async def _close(
+    core: Core, item: Any, scores: list[float] | None, *, policy: Policy, now: datetime
+) -> Any | None:
+    """Close or discard `item` as read; None when it changed since (the caller reads it again)."""
+    params: dict[str, Any] = {
+        "item_id": item.id,
+        "now": now,
+        "successes": item.success_count,
+        "failures": item.failure_count,
+        "version_id": item.agent_version_id,
+    }
     if item.success_count >= item.required_successes:
-        scores = [float(r.validator_score) for r in await tx.all(st.INCLUDED_SCORES, {"item_id": item.id})]
-        score = aggregate(scores, policy.aggregation)
-        closed = await tx.one(
-            st.ITEM_CLOSE, {"item_id": item.id, "status": "CLOSED", "now": now, "score": score}
+        async with core.db.transaction(autocommit=True) as tx:
+            if scores is None:
+                scores = [float(r.validator_score) for r in await tx.all(st.INCLUDED_SCORES, params)]
+            score = aggregate(scores, policy.aggregation)
+            top = not policy.races_decide_top and dethrones(
+                Contender(item.agent_version_id, score),
+                _incumbent(await tx.one(st.INCUMBENT, {"suite_id": item.suite_id})),
+                policy.top_margin,
+            )
+        params.update(
+            status="CLOSED",
+            score=score,
+            release_at=now + timedelta(seconds=policy.release_delay_seconds),
         )
-        await tx.run(
-            st.VERSION_ELIGIBLE,
-            {
-                "version_id": item.agent_version_id,
-                "score": score,
-                "now": now,
-                "release_at": now + timedelta(seconds=policy.release_delay_seconds),
-            },
+        together, one, version = st.CLOSE_ELIGIBLE, st.ITEM_DECIDE, st.VERSION_ELIGIBLE
+    else:
+        top = False
+        params.update(
+            status="DISCARDED",
+            score=None,
+            reason=f"{item.failure_count} validators could not evaluate it",
         )
-        if not policy.races_decide_top:
+        together, one, version = st.CLOSE_DISCARDED, st.ITEM_DECIDE, st.VERSION_DISCARDED
+    if not top and core.db.dialect == "postgresql":  # the common close: one statement
+        async with core.db.transaction(autocommit=True) as tx:
+            return await tx.one(together, {k: v for k, v in params.items() if k != "version_id"})
+    async with core.db.transaction() as tx:
+        closed = await tx.one(one, params)
+        if closed is None:
+            return None
+        await tx.run(version, params)
+        if top:  # it looked like a new top without the lock; consider_top decides under it
             await consider_top(
                 tx,
                 suite_id=item.suite_id,
                 version_id=item.agent_version_id,
-                score=score,
+                score=params["score"],
                 margin=policy.top_margin,
                 now=now,
             )
-        return closed, True
-    if item.failure_count >= policy.max_failures:
-        closed = await tx.one(
-            st.ITEM_CLOSE, {"item_id": item.id, "status": "DISCARDED", "now": now, "score": None}
-        )
-        await tx.run(
-            st.VERSION_DISCARDED,
-            {
-                "version_id": item.agent_version_id,
-                "now": now,
-                "reason": f"{item.failure_count} validators could not evaluate it",
-            },
-        )
-        return closed, False
-    await tx.run(st.VERSION_IDLE, {"version_id": item.agent_version_id, "active": item.active_count})
-    return item, False
+        return closed
+
+
+async def settle_unsettled(core: Core, now: datetime) -> int:
+    """Settle open items whose counts already decide them (a completion's process died between
+    counting its run and closing the item). Returns how many were closed or discarded."""
+    rules = policy(core)
+    async with core.db.transaction(autocommit=True) as tx:
+        ids = [row.id for row in await tx.all(st.UNSETTLED, {"max_failures": rules.max_failures})]
+    settled = 0
+    for item_id in ids:
+        async with core.db.transaction(autocommit=True) as tx:
+            item = await tx.one(st.ITEM, {"item_id": item_id})
+        if item is not None:
+            after, _ = await settle(core, item, policy=rules, now=now)
+            settled += after.status != "OPEN"
+    if settled:
+        core.caches.scores_changed()
+    return settled
 
 
 async def consider_top(

@@ -243,19 +243,38 @@ RESULT_UPSERT = {"postgresql": _result_upsert(postgresql.insert), "sqlite": _res
 
 
 def _progress_merge_pg() -> Any:
-    """PostgreSQL's progress write for a run whose problems are known: the lease engine's hold of the
-    owner's live run and the merge of every update, in one statement that commits by itself (the flow
-    then counts with RUN_PROGRESS, a statement of its own so that it sees every merge committed before
-    it). The updates travel as one JSON array (`jsonb_to_recordset`, sent as text and cast: encoded
-    once), so any number of problems is one parameter and one round trip. One row (the run's id) when
-    the run was held; none when the guard missed (the flow then says why)."""
-    held = RUNS.hold_stmt.cte("held")
+    """PostgreSQL's progress write for a run whose problems are known, one statement that commits by
+    itself: the owner's live run is written through the lease's guard (its progress counts), and every
+    update merges into the run's results. The updates travel as one JSON array (`jsonb_to_recordset`,
+    sent as text and cast: encoded once), so any number of problems is one parameter and one round
+    trip. One row (the run's id) when the guard held; none when it missed (the flow then says why).
+
+    The done count is the stored results the updates do not touch plus the updates themselves (the
+    merge's own rows are not visible to the statement). A report racing another report of the same
+    run may count without the other's new problems; the run's next report counts them.
+    """
     columns = ("problem_id", "status", *MERGED_FIELDS)
     given = (
-        func.jsonb_to_recordset(cast(bindparam("updates", type_=Text()), postgresql.JSONB()))
-        .table_valued(*(column(name, P.c[name].type) for name in columns))
-        .render_derived(name="given", with_types=True)
+        select(
+            func.jsonb_to_recordset(cast(bindparam("updates", type_=Text()), postgresql.JSONB()))
+            .table_valued(*(column(name, P.c[name].type) for name in columns))
+            .render_derived(name="given", with_types=True)
+        ).cte("given")  # the JSON is decoded once
     )
+    given_ids = select(given.c.problem_id).scalar_subquery()
+    untouched_done = (
+        select(func.count())
+        .select_from(P)
+        .where(P.c.run_id == R.c.id, P.c.status.in_(DONE_PROBLEM), P.c.problem_id.not_in(given_ids))
+        .scalar_subquery()
+    )
+    given_done = select(func.count()).select_from(given).where(given.c.status.in_(DONE_PROBLEM))
+    held = RUNS.write_stmt(
+        {
+            "progress_total": _p("total", R.c.progress_total),
+            "progress_done": untouched_done + given_done.scalar_subquery(),
+        }
+    ).cte("held")
     merged = _merged(
         postgresql.insert(P).from_select(
             ["run_id", "updated_at", *columns],
@@ -303,6 +322,39 @@ def count_finished_run(run: Any) -> Any:
     )
 
 
+def _idle_version(item: Any) -> Any:
+    """An open item's version is RUNNING while somebody is on it, QUEUED again when nobody is."""
+    return (
+        update(V)
+        .where(
+            V.c.id == item.agent_version_id,
+            item.status == "OPEN",
+            item.phase != "RACE",  # a race qualifier's version keeps its state
+            V.c.state.in_(("QUEUED", "RUNNING")),
+        )
+        .values(state=case((item.active_count > 0, literal("RUNNING")), else_=literal("QUEUED")))
+    )
+
+
+def _scores_when_decided(item: Any) -> dict[str, Any]:
+    """The item's included scores (without the run being finished: the statement's snapshot predates
+    it), read only once its counts reach the required successes."""
+    included = (
+        select(func.array_agg(R.c.validator_score))
+        .where(
+            R.c.work_item_id == item.id,
+            R.c.status == "SUCCESS",
+            R.c.is_included.is_(true()),
+            R.c.validator_score.is_not(None),
+        )
+        .scalar_subquery()
+    )
+    return {"scores": case((item.success_count >= item.required_successes, included), else_=None)}
+
+
+# A run's finish counts it on its work item and idles its version, in the finish's one statement.
+COUNT_RUN = leases.Then(update=count_finished_run, also=_idle_version, reads=_scores_when_decided)
+
 ITEM_RELEASE = (
     update(W)
     .where(W.c.id == _p("item_id", W.c.id))
@@ -328,26 +380,51 @@ ITEM_CLOSE = (
     .returning(*W.c)
 )
 
-VERSION_ELIGIBLE = (
-    update(V)
-    .where(V.c.id == _p("version_id", V.c.id))
-    .values(
-        state="ELIGIBLE",
-        final_score=_p("score", V.c.final_score),
-        eligible_at=_p("now", V.c.eligible_at),
-        code_available_at=_p("release_at", V.c.code_available_at),
+# Closes an item only as it was read: still open, with the counts its decision was made on. A run
+# counted since (or another closer) makes it match nothing, and the closer reads the item again.
+ITEM_DECIDE = ITEM_CLOSE.where(
+    W.c.success_count == _p("successes", W.c.success_count),
+    W.c.failure_count == _p("failures", W.c.failure_count),
+)
+ITEM_LOCK = select(W).where(W.c.id == _p("item_id", W.c.id)).with_for_update()
+
+# Open items whose counts already decide them: what a completion left unsettled when its process died
+# between counting the run and closing the item (the reaper settles them).
+UNSETTLED = (
+    select(W.c.id)
+    .where(
+        W.c.status == "OPEN",
+        (W.c.success_count >= W.c.required_successes)
+        | (W.c.failure_count >= _p("max_failures", W.c.failure_count)),
     )
+    .limit(100)
 )
 
-VERSION_DISCARDED = (
-    update(V)
-    .where(V.c.id == _p("version_id", V.c.id))
-    .values(
-        state="DISCARDED",
-        discarded_at=_p("now", V.c.discarded_at),
-        discard_reason=_p("reason", V.c.discard_reason),
-    )
-)
+_ELIGIBLE = {
+    "state": "ELIGIBLE",
+    "final_score": _p("score", V.c.final_score),
+    "eligible_at": _p("now", V.c.eligible_at),
+    "code_available_at": _p("release_at", V.c.code_available_at),
+}
+_DISCARDED = {
+    "state": "DISCARDED",
+    "discarded_at": _p("now", V.c.discarded_at),
+    "discard_reason": _p("reason", V.c.discard_reason),
+}
+VERSION_ELIGIBLE = update(V).where(V.c.id == _p("version_id", V.c.id)).values(_ELIGIBLE)
+VERSION_DISCARDED = update(V).where(V.c.id == _p("version_id", V.c.id)).values(_DISCARDED)
+
+
+def _decide_with_version(values: dict[str, Any]) -> Any:
+    """PostgreSQL: ITEM_DECIDE and its version's new state in one statement that commits by itself
+    (the version written only when the item closed)."""
+    closed = ITEM_DECIDE.cte("closed")
+    version = update(V).where(V.c.id == closed.c.agent_version_id).values(values).cte("version")
+    return select(closed).add_cte(version)
+
+
+CLOSE_ELIGIBLE = _decide_with_version(_ELIGIBLE)
+CLOSE_DISCARDED = _decide_with_version(_DISCARDED)
 
 # An open item with nobody on it is QUEUED again; with somebody on it, RUNNING.
 VERSION_IDLE = (
