@@ -45,3 +45,23 @@ def test_limit_notation() -> None:
     assert parse_limit("10 per second").amount == 10
     with pytest.raises(ValueError):
         parse_limit("lots")
+
+
+async def test_in_process_a_burst_across_a_minute_boundary_is_still_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two requests just before a clock minute and one just after: three in under a second, refused.
+    (`limits`' in-process sliding-window counter, aligned to the clock and rounding its weighted count
+    down, let the third through.)"""
+    import limits.aio.storage.memory as memory
+
+    clock = [6_000_059.8]
+    monkeypatch.setattr(memory.time, "time", lambda: clock[0])
+    limiter = RateLimiter.from_url(None)
+    assert (await limiter.hit("2/minute", "ip", "a")).allowed
+    assert (await limiter.hit("2/minute", "ip", "a")).allowed
+    clock[0] = 6_000_060.2
+    refused = await limiter.hit("2/minute", "ip", "a")
+    assert not refused.allowed and 1 <= refused.retry_after <= 60
+    clock[0] = 6_000_120.0  # a minute after the first two: one more is allowed
+    assert (await limiter.hit("2/minute", "ip", "a")).allowed

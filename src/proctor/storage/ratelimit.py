@@ -1,4 +1,11 @@
-"""Rate limiting on the `limits` library: sliding-window counters, in-process or in Redis."""
+"""Rate limiting on the `limits` library: a moving window in-process, sliding-window counters in Redis.
+
+In-process, the limiter keeps each request's time (`limits`' moving window): exact, and a few hundred
+floats per busy key at most on one node. Its sliding-window counter would be cheaper, but its windows
+are aligned to the clock and its weighted count is rounded down, so a burst straddling a window
+boundary could pass `limit + 1` requests (three of "2/minute" within a second). In Redis each window
+starts with its key's first request (see HIT_AND_ADD), so a fresh burst never straddles one.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,13 @@ from typing import Any
 import redis.asyncio as aioredis
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.strategies import (
+    MovingWindowRateLimiter,
+    SlidingWindowCounterRateLimiter,
+)
+from limits.aio.strategies import (
+    RateLimiter as LimitsStrategy,
+)
 
 from proctor.storage.kv import EphemeralStore, RedisStore
 from proctor.storage.redis_calls import RedisCalls, Script
@@ -70,7 +83,11 @@ class RateLimiter:
     def __init__(self, storage: Storage, *, calls: RedisCalls | None = None) -> None:
         # `limits` keeps only a weak reference to its storage, so this object owns it.
         self.storage = storage
-        self._strategy = SlidingWindowCounterRateLimiter(storage)
+        self._strategy: LimitsStrategy = (
+            MovingWindowRateLimiter(storage)
+            if isinstance(storage, MemoryStorage)
+            else SlidingWindowCounterRateLimiter(storage)
+        )
         self._calls = calls  # counting on Redis: the scripts above, through the lean caller
         self.round_trips = 0  # Redis calls made by this limiter (/metrics shows them)
 
