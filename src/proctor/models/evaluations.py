@@ -123,8 +123,11 @@ class EvaluationRun(Base):
             postgresql_where=text("status = 'SUCCESS'"),
             sqlite_where=text("status = 'SUCCESS'"),
         ),
-        Index("ix_evaluation_runs_status_lease", "status", "lease_expires_at"),
+        # Not on lease_expires_at: a heartbeat then changes no indexed column and PostgreSQL updates the
+        # row in place (HOT); the reaper finds live runs through the live-slot index above.
+        Index("ix_evaluation_runs_status", "status"),
         Index("ix_evaluation_runs_version", "agent_version_id"),
+        {"postgresql_with": {"fillfactor": 80}},  # room on each page for a heartbeat's new row version
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
