@@ -606,6 +606,7 @@ async def _close(
         "failures": item.failure_count,
         "version_id": item.agent_version_id,
     }
+    pg = core.db.dialect == "postgresql"
     if item.success_count >= item.required_successes:
         async with core.db.transaction(autocommit=True) as tx:
             if scores is None:
@@ -616,12 +617,14 @@ async def _close(
                 _incumbent(await tx.one(st.INCUMBENT, {"suite_id": item.suite_id})),
                 policy.top_margin,
             )
-        params.update(
-            status="CLOSED",
-            score=score,
-            release_at=now + timedelta(seconds=policy.release_delay_seconds),
-        )
-        together, one, version = st.CLOSE_ELIGIBLE, st.ITEM_DECIDE, st.VERSION_ELIGIBLE
+            params.update(
+                status="CLOSED",
+                score=score,
+                release_at=now + timedelta(seconds=policy.release_delay_seconds),
+            )
+            if pg and not top:  # the common close: one statement, on the connection that just read
+                return await tx.one(st.CLOSE_ELIGIBLE, params)
+        version = st.VERSION_ELIGIBLE
     else:
         top = False
         params.update(
@@ -629,12 +632,12 @@ async def _close(
             score=None,
             reason=f"{item.failure_count} validators could not evaluate it",
         )
-        together, one, version = st.CLOSE_DISCARDED, st.ITEM_DECIDE, st.VERSION_DISCARDED
-    if not top and core.db.dialect == "postgresql":  # the common close: one statement
-        async with core.db.transaction(autocommit=True) as tx:
-            return await tx.one(together, {k: v for k, v in params.items() if k != "version_id"})
-    async with core.db.transaction() as tx:
-        closed = await tx.one(one, params)
+        if pg:
+            async with core.db.transaction(autocommit=True) as tx:
+                return await tx.one(st.CLOSE_DISCARDED, params)
+        version = st.VERSION_DISCARDED
+    async with core.db.transaction() as tx:  # SQLite, or a new top: the close and the top together
+        closed = await tx.one(st.ITEM_DECIDE, params)
         if closed is None:
             return None
         await tx.run(version, params)
@@ -655,14 +658,11 @@ async def settle_unsettled(core: Core, now: datetime) -> int:
     counting its run and closing the item). Returns how many were closed or discarded."""
     rules = policy(core)
     async with core.db.transaction(autocommit=True) as tx:
-        ids = [row.id for row in await tx.all(st.UNSETTLED, {"max_failures": rules.max_failures})]
+        items = await tx.all(st.UNSETTLED, {"max_failures": rules.max_failures})
     settled = 0
-    for item_id in ids:
-        async with core.db.transaction(autocommit=True) as tx:
-            item = await tx.one(st.ITEM, {"item_id": item_id})
-        if item is not None:
-            after, _ = await settle(core, item, policy=rules, now=now)
-            settled += after.status != "OPEN"
+    for item in items:
+        after, _ = await settle(core, item, policy=rules, now=now)
+        settled += after.status != "OPEN"
     if settled:
         core.caches.scores_changed()
     return settled

@@ -322,33 +322,34 @@ def count_finished_run(run: Any) -> Any:
     )
 
 
-def _idle_version(item: Any) -> Any:
+def _idle(version_id: Any, active: Any) -> Any:
     """An open item's version is RUNNING while somebody is on it, QUEUED again when nobody is."""
     return (
         update(V)
-        .where(
-            V.c.id == item.agent_version_id,
-            item.status == "OPEN",
-            item.phase != "RACE",  # a race qualifier's version keeps its state
-            V.c.state.in_(("QUEUED", "RUNNING")),
-        )
-        .values(state=case((item.active_count > 0, literal("RUNNING")), else_=literal("QUEUED")))
+        .where(V.c.id == version_id, V.c.state.in_(("QUEUED", "RUNNING")))
+        .values(state=case((active > 0, literal("RUNNING")), else_=literal("QUEUED")))
     )
+
+
+def _idle_version(item: Any) -> Any:
+    """`_idle` keyed on the item a finish just counted (a race qualifier's version keeps its state)."""
+    return _idle(item.agent_version_id, item.active_count).where(item.status == "OPEN", item.phase != "RACE")
+
+
+def _included(item_id: Any) -> list[Any]:
+    """The runs whose scores make an item's final score."""
+    return [
+        R.c.work_item_id == item_id,
+        R.c.status == "SUCCESS",
+        R.c.is_included.is_(true()),
+        R.c.validator_score.is_not(None),
+    ]
 
 
 def _scores_when_decided(item: Any) -> dict[str, Any]:
     """The item's included scores (without the run being finished: the statement's snapshot predates
     it), read only once its counts reach the required successes."""
-    included = (
-        select(func.array_agg(R.c.validator_score))
-        .where(
-            R.c.work_item_id == item.id,
-            R.c.status == "SUCCESS",
-            R.c.is_included.is_(true()),
-            R.c.validator_score.is_not(None),
-        )
-        .scalar_subquery()
-    )
+    included = select(func.array_agg(R.c.validator_score)).where(*_included(item.id)).scalar_subquery()
     return {"scores": case((item.success_count >= item.required_successes, included), else_=None)}
 
 
@@ -362,12 +363,7 @@ ITEM_RELEASE = (
     .returning(W)
 )
 
-INCLUDED_SCORES = select(R.c.validator_score).where(
-    R.c.work_item_id == _p("item_id", R.c.work_item_id),
-    R.c.status == "SUCCESS",
-    R.c.is_included.is_(true()),
-    R.c.validator_score.is_not(None),
-)
+INCLUDED_SCORES = select(R.c.validator_score).where(*_included(_p("item_id", R.c.work_item_id)))
 
 ITEM_CLOSE = (
     update(W)
@@ -391,7 +387,7 @@ ITEM_LOCK = select(W).where(W.c.id == _p("item_id", W.c.id)).with_for_update()
 # Open items whose counts already decide them: what a completion left unsettled when its process died
 # between counting the run and closing the item (the reaper settles them).
 UNSETTLED = (
-    select(W.c.id)
+    select(W)
     .where(
         W.c.status == "OPEN",
         (W.c.success_count >= W.c.required_successes)
@@ -426,12 +422,7 @@ def _decide_with_version(values: dict[str, Any]) -> Any:
 CLOSE_ELIGIBLE = _decide_with_version(_ELIGIBLE)
 CLOSE_DISCARDED = _decide_with_version(_DISCARDED)
 
-# An open item with nobody on it is QUEUED again; with somebody on it, RUNNING.
-VERSION_IDLE = (
-    update(V)
-    .where(V.c.id == _p("version_id", V.c.id), V.c.state.in_(("QUEUED", "RUNNING")))
-    .values(state=case((_p("active", W.c.active_count) > 0, literal("RUNNING")), else_=literal("QUEUED")))
-)
+VERSION_IDLE = _idle(_p("version_id", V.c.id), _p("active", W.c.active_count))
 
 # --- the top agent ---
 
